@@ -1,0 +1,46 @@
+"""Views: permission, form, one service or selector call, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from . import selectors
+from .models import Job
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: the database answers, and when a worker last did something."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except DatabaseError:
+        database = "unreachable"
+    last_seen = selectors.worker_last_seen() if database == "ok" else None
+    body = {
+        "status": "ok" if database == "ok" else "error",
+        "database": database,
+        "worker_last_seen": last_seen.isoformat() if last_seen else None,
+    }
+    return JsonResponse(body, status=200 if database == "ok" else 503)
+
+
+@login_required
+@permission_required("recordings.listen_recording", raise_exception=True)
+def call_list(request: HttpRequest) -> HttpResponse:
+    calls = selectors.recent_calls(limit=50)
+    return render(request, "recordings/call_list.html", {"calls": calls})
+
+
+@login_required
+@permission_required("recordings.export_recordings", raise_exception=True)
+def export_list(request: HttpRequest) -> HttpResponse:
+    jobs = Job.objects.filter(kind=Job.Kind.EXPORT, created_by=request.user)[:50]
+    return render(request, "recordings/export_list.html", {"jobs": jobs})
