@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from .forms import ProviderAccountForm, credential_field_name, option_field_name
+from .forms import ProviderAccountForm, ReportUploadForm, credential_field_name, option_field_name
 from .models import AuditEvent, Call, Job, JobItem, ProviderAccount, Recording, Transcript
-from .providers import REGISTRY
+from .providers import REGISTRY, NotSupportedReport, ProviderError, adapter_for
 from .services.audit import audit_record
+from .services.imports import ReportError, report_import
 
 
 @admin.register(ProviderAccount)
@@ -25,8 +31,92 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "sync_watermark",
     ]
 
+    actions = ["sync_now", "test_connection"]
+
     class Media:
         js = ["js/admin-provider-account.js"]
+
+    @admin.display(description="Last sync")
+    def last_sync_summary(self, obj: ProviderAccount) -> str:
+        if obj.last_sync_status == ProviderAccount.SyncStatus.ERROR:
+            return f"Failed: {obj.last_sync_error}"
+        return obj.get_last_sync_status_display()
+
+    @admin.action(description="Sync now", permissions=["manage"])
+    def sync_now(self, request: HttpRequest, queryset) -> None:
+        from .tasks import sync_account
+
+        queued, refused = 0, []
+        for account in queryset:
+            if not account.adapter_class.can_sync:
+                refused.append(f"{account.name} ({account.get_provider_display()} calls enter by report import)")
+                continue
+            sync_account.enqueue(account.pk, request.user.pk)
+            queued += 1
+        if queued:
+            self.message_user(request, f"Sync queued for {queued} account(s); the list shows each outcome.")
+        if refused:
+            self.message_user(request, "Not synced: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Test connection", permissions=["manage"])
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        for account in queryset:
+            try:
+                message = adapter_for(account).test_connection()
+            except ProviderError as exc:
+                self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
+                outcome = {"ok": False, "error": str(exc)}
+            else:
+                self.message_user(request, f"{account.name}: {message}", messages.SUCCESS)
+                outcome = {"ok": True}
+            audit_record(action=AuditEvent.Action.TEST_CONNECTION, target=account, request=request, details=outcome)
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("recordings.manage_accounts")
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<int:pk>/import/",
+                self.admin_site.admin_view(self.import_report_view),
+                name="recordings_provideraccount_import",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def import_report_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Upload a provider report; show every bad row with its line number while good rows are imported."""
+        if not self.has_manage_permission(request):
+            raise PermissionDenied
+        account = get_object_or_404(ProviderAccount, pk=pk)
+        form = ReportUploadForm(request.POST or None, request.FILES or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = report_import(account=account, stream=upload, actor=request.user, filename=upload.name)
+            except (ReportError, NotSupportedReport) as exc:
+                form.add_error("file", str(exc))
+            else:
+                level = messages.WARNING if result.error_count else messages.SUCCESS
+                self.message_user(request, result.summary(), level)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "account": account,
+            "form": form,
+            "result": result,
+            "columns": getattr(account.adapter_class, "report_columns", None),
+            "title": f"Import a report into {account.name}",
+        }
+        return TemplateResponse(request, "admin/recordings/provideraccount/import_report.html", context)
+
+    @admin.display(description="Report import")
+    def import_link(self, obj: ProviderAccount) -> str:
+        if not obj.pk or not obj.adapter_class.can_import_report:
+            return "This provider's calls are synced from its API."
+        url = reverse("admin:recordings_provideraccount_import", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Import a report…</a>', url)
 
     def get_fieldsets(self, request: HttpRequest, obj: ProviderAccount | None = None):
         fieldsets = [(None, {"fields": ["name", "provider", "base_url", "is_active"]})]

@@ -114,3 +114,26 @@ def _build_account_form() -> type[BaseProviderAccountForm]:
 
 
 ProviderAccountForm = _build_account_form()
+
+
+class ReportUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Report (CSV)",
+        help_text="The provider's report exported as CSV (UTF-8). Columns may come in any order.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_file(self):
+        from django.conf import settings
+
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.REPORT_UPLOAD_MAX_BYTES:
+            limit = settings.REPORT_UPLOAD_MAX_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"The file is larger than the {limit} MB limit.")
+        if not upload.name.lower().endswith((".csv", ".txt")):
+            raise forms.ValidationError("Upload the report as a .csv file.")
+        head = upload.read(2048)
+        upload.seek(0)
+        if b"\x00" in head:
+            raise forms.ValidationError("This is not a text file; export the report as CSV.")
+        return upload

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from .ameyo import Ameyo
 from .bandwidth import Bandwidth
-from .base import AccountField, Provider
+from .base import (
+    BACKGROUND,
+    INTERACTIVE,
+    AccountField,
+    MediaStream,
+    Provider,
+    RemoteCall,
+    RemoteRecording,
+    RemoteTranscript,
+)
 from .envoy import Envoy
+from .errors import NotSupportedReport, ProviderError
 from .kaleyra import Kaleyra
 from .truto import Truto
 
@@ -21,4 +31,24 @@ def get_provider(name: str) -> type[Provider]:
         raise LookupError(f"Unknown provider {name!r}; expected one of {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["PROVIDER_CHOICES", "REGISTRY", "AccountField", "Provider", "get_provider"]
+def adapter_for(account, **kwargs) -> Provider:
+    """The adapter instance for an account."""
+    return get_provider(account.provider)(account, **kwargs)
+
+
+__all__ = [
+    "BACKGROUND",
+    "INTERACTIVE",
+    "PROVIDER_CHOICES",
+    "REGISTRY",
+    "AccountField",
+    "MediaStream",
+    "NotSupportedReport",
+    "Provider",
+    "ProviderError",
+    "RemoteCall",
+    "RemoteRecording",
+    "RemoteTranscript",
+    "adapter_for",
+    "get_provider",
+]
