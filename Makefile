@@ -28,11 +28,8 @@ install: $(STAMP)
 run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py seed_demo
-	@echo ""
-	@echo "Recording Portal: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
-	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -f Procfile
+	@echo "Starting the sandbox (:$(SANDBOX_PORT)), the worker and the portal (:$(PORT)); the demo is seeded once the sandbox answers."
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

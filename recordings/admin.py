@@ -20,10 +20,11 @@ from .services.imports import ReportError, report_import
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
-    list_display = ["name", "provider", "is_active", "last_synced_at", "last_sync_status"]
+    list_display = ["name", "provider", "is_active", "last_synced_at", "last_sync_summary"]
     list_filter = ["provider", "is_active", "last_sync_status"]
     search_fields = ["name"]
     readonly_fields = [
+        "import_link",
         "last_synced_at",
         "last_sync_status",
         "last_sync_error",

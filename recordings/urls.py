@@ -2,9 +2,12 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_audio
 
 urlpatterns = [
     path("calls/", views.call_list, name="calls"),
+    path("calls/<int:pk>/", views.call_detail, name="call_detail"),
+    path("recordings/<int:pk>/audio", views_audio.recording_audio, name="recording_audio"),
+    path("recordings/<int:pk>/download", views_audio.recording_download, name="recording_download"),
     path("exports/", views.export_list, name="exports"),
 ]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import selectors
-from .models import Job
+from .models import Call, Job
+from .services.playback import call_listeners, unavailable_message
 
 
 @require_GET
@@ -37,6 +39,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def call_list(request: HttpRequest) -> HttpResponse:
     calls = selectors.recent_calls(limit=50)
     return render(request, "recordings/call_list.html", {"calls": calls})
+
+
+@login_required
+@permission_required("recordings.listen_recording", raise_exception=True)
+def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    call = get_object_or_404(Call.objects.select_related("account"), pk=pk)
+    can_download = request.user.has_perm("recordings.download_recording")
+    recordings = [
+        {
+            "recording": recording,
+            "audio_url": reverse("recording_audio", args=[recording.pk]),
+            "download_url": reverse("recording_download", args=[recording.pk]) if can_download else "",
+            "transcript": getattr(recording, "transcript", None),
+            "unavailable": unavailable_message(recording),
+        }
+        for recording in call.recordings.select_related("transcript", "account")
+    ]
+    context = {"call": call, "recordings": recordings, "listeners": call_listeners(call)}
+    return render(request, "recordings/call_detail.html", context)
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""Shared fixtures: users of each role and clients logged in as them."""
+"""Shared fixtures: users of each role, clients logged in as them, the provider sandbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django.test import Client
 from recordings.models import Call, ProviderAccount, Recording
 from recordings.roles import ADMINS, EXPORTERS, SUPERVISORS
 from recordings.services.users import user_set_role
+
+pytest_plugins = ["sandbox.pytest_plugin"]
 
 ROLE_USERS = {"supervisor": SUPERVISORS, "exporter": EXPORTERS, "admin": ADMINS}
 

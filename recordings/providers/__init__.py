@@ -13,6 +13,7 @@ from .base import (
     RemoteCall,
     RemoteRecording,
     RemoteTranscript,
+    RetryPolicy,
 )
 from .envoy import Envoy
 from .errors import NotSupportedReport, ProviderError
@@ -49,6 +50,7 @@ __all__ = [
     "RemoteCall",
     "RemoteRecording",
     "RemoteTranscript",
+    "RetryPolicy",
     "adapter_for",
     "get_provider",
 ]

@@ -26,6 +26,7 @@ REPORT_COLUMNS = ReportColumns(
         "disposition": ("disposition", "disposition_code", "system_disposition"),
         "duration": ("talk_time", "talktime", "duration", "call_duration"),
         "phone": ("phone", "phone_number", "customer_number", "dialed_number"),
+        # e.g. inbound.call.dial, outbound.manual.dial
         "direction": ("direction", "call_type", "type"),
     },
 )
@@ -104,6 +105,19 @@ class Ameyo(Provider):
             raise ValueError(f"campaign id {campaign_id!r} is not a number")
         direction = (values.get("direction") or "").lower()
         fmt = (self.options.get("target_format") or "mp3").lower()
+        recordings = []
+        # An unanswered call (no talk time) has a crtObjectId but no voice log to download.
+        if duration is None or duration > 0:
+            recordings.append(
+                RemoteRecording(
+                    remote_id=values["crt_object_id"],
+                    format=fmt,
+                    content_type="audio/mpeg" if fmt == "mp3" else "audio/wav",
+                    duration=duration,
+                    started_at=started,
+                    locator={"campaign_id": campaign_id, "call_id": values["call_id"]},
+                )
+            )
         return RemoteCall(
             remote_id=values["call_id"],
             started_at=started,
@@ -118,16 +132,7 @@ class Ameyo(Provider):
             campaign=values.get("campaign") or campaign_id,
             disposition=values.get("disposition") or "",
             raw=dict(row),
-            recordings=[
-                RemoteRecording(
-                    remote_id=values["crt_object_id"],
-                    format=fmt,
-                    content_type="audio/mpeg" if fmt == "mp3" else "audio/wav",
-                    duration=duration,
-                    started_at=started,
-                    locator={"campaign_id": campaign_id, "call_id": values["call_id"]},
-                )
-            ],
+            recordings=recordings,
         )
 
     def open_media(self, recording, *, byte_range=None) -> MediaStream:

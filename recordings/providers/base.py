@@ -28,6 +28,7 @@ from .errors import (
     NotFound,
     NotSupported,
     ProviderError,
+    RangeNotSatisfiable,
     RateLimited,
     UpstreamError,
     UpstreamTimeout,
@@ -310,11 +311,17 @@ class Provider:
                 response = self.session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
             except requests.Timeout:
                 error: ProviderError = UpstreamTimeout(f"{self.label} did not answer, try again.", provider=self.name)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 error = UpstreamError(f"Could not connect to {self.label}, try again.", provider=self.name)
             else:
                 if response.status_code < 400:
                     return response
+                if response.status_code == 416:
+                    total = response.headers.get("Content-Range", "").rpartition("/")[2]  # `bytes */1234`
+                    response.close()
+                    raise RangeNotSatisfiable(
+                        provider=self.name, status=416, total_size=int(total) if total.isdigit() else None
+                    )
                 error = self.error_for(response)
             if not idempotent or error.permanent or attempt >= policy.attempts:
                 raise error
@@ -332,7 +339,8 @@ class Provider:
         """Map an error answer to the vocabulary. Reads (a bounded part of) the body and closes the response."""
         status = response.status_code
         try:
-            body = response.raw.read(16 * 1024, decode_content=True) if response.raw else b""
+            # The first 16 KiB, whether or not the body was streamed.
+            body = next(response.iter_content(16 * 1024), b"")
         except Exception:  # the body is only a hint for the message
             body = b""
         finally:
@@ -401,13 +409,13 @@ class Provider:
         )
 
     @staticmethod
-    def range_header(byte_range: tuple[int, int | None] | None) -> dict[str, str]:
+    def range_header(byte_range: tuple[int | None, int | None] | None) -> dict[str, str]:
         if byte_range is None:
             return {}
-        first, last = byte_range
-        return {"Range": f"bytes={first}-{'' if last is None else last}"}
+        first, last = byte_range  # first None: the last `last` bytes (a suffix range)
+        return {"Range": f"bytes={'' if first is None else first}-{'' if last is None else last}"}
 
-    def fetch_followup(self, url: str, *, byte_range: tuple[int, int | None] | None = None) -> MediaStream:
+    def fetch_followup(self, url: str, *, byte_range: tuple[int | None, int | None] | None = None) -> MediaStream:
         """GET a media URL the provider handed back (a signed link), after the address guard."""
         check_followup_url(url, account_base_url=self.base_url)
         response = self.request("GET", url, stream=True, headers=self.range_header(byte_range), auth=None)
@@ -421,7 +429,7 @@ class Provider:
     def parse_report_row(self, row: dict[str, str]) -> RemoteCall:
         raise NotSupported(f"{self.label} calls are synced, not imported.", provider=self.name)
 
-    def open_media(self, recording: Recording, *, byte_range: tuple[int, int | None] | None = None) -> MediaStream:
+    def open_media(self, recording: Recording, *, byte_range: tuple[int | None, int | None] | None = None) -> MediaStream:
         raise NotSupported(f"{self.label} media cannot be played.", provider=self.name)
 
     def test_connection(self) -> str:

@@ -51,7 +51,7 @@ class Envoy(Provider):
         ended = parse_timestamp(item.get("call_end_time"))
         recording_status = (item.get("recording_status") or "").upper()
         recordings = []
-        if recording_status:
+        if recording_status and recording_status not in ("NONE", "NULL"):
             # One recording per call, fetched through /calls/{id}/recording: its id is the call's.
             recordings.append(
                 RemoteRecording(
@@ -73,7 +73,6 @@ class Envoy(Provider):
             from_number=normalize_number(item.get("from_number")),
             to_number=normalize_number(item.get("to_number") or item.get("phone_number")),
             disposition=str(item.get("status") or ""),
-            campaign=str(item.get("call_type") or ""),
             raw=item,
             recordings=recordings,
         )

@@ -92,3 +92,15 @@ class BlockedAddress(Misconfigured):
 
 class NotSupportedReport(NotSupported):
     """The provider's calls do not enter by report import."""
+
+
+class RangeNotSatisfiable(ProviderError):
+    """The provider answered 416 to a byte range; `total_size` is the size it reported, if any."""
+
+    kind = "range"
+    permanent = True
+    default_message = "The requested range is not within the recording."
+
+    def __init__(self, message: str = "", *, total_size: int | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.total_size = total_size

@@ -16,14 +16,15 @@ LINK_VALIDITY_MINUTES = 10
 # The "report with recording details" (Voice > Reports). Aliases cover header spellings seen in exports.
 REPORT_COLUMNS = ReportColumns(
     required={
-        "recording_id": ("recording_id", "recording id", "recordingid", "recording"),
         "started_at": ("start_time", "start time", "call_time", "date", "starttime", "call start time"),
     },
     optional={
+        # Unanswered calls have no recording id; every row needs a call id or a recording id.
+        "recording_id": ("recording_id", "recording id", "recordingid", "recording"),
         "call_id": ("call_id", "call id", "callid", "call_uuid", "uuid"),
         "from_number": ("caller", "from", "caller_number", "caller id", "callerid", "source"),
         "to_number": ("called", "to", "called_number", "called number", "destination", "receiver"),
-        "duration": ("duration", "call_duration", "talk_time", "billsec", "duration (sec)"),
+        "duration": ("recording_duration", "recording duration", "duration", "call_duration", "billsec"),
         "direction": ("direction", "call_type", "type"),
         "status": ("status", "call_status"),
         "agent": ("agent", "agent_name", "agent number"),
@@ -52,10 +53,14 @@ class Kaleyra(Provider):
         values = self.report_columns.extract(row)
         started = parse_report_datetime(values["started_at"], tz=self.options.get("time_zone") or "UTC")
         duration = parse_clock_duration(values.get("duration"))
-        recording_id = values["recording_id"]
+        recording_id = values.get("recording_id") or ""
+        call_id = values.get("call_id") or recording_id
+        if not call_id:
+            raise ValueError("the row has neither a call id nor a recording id")
         direction = (values.get("direction") or "").lower()
+        recordings = [RemoteRecording(remote_id=recording_id, duration=duration, started_at=started)] if recording_id else []
         return RemoteCall(
-            remote_id=values.get("call_id") or recording_id,
+            remote_id=call_id,
             started_at=started,
             duration=duration,
             direction="inbound"
@@ -69,7 +74,7 @@ class Kaleyra(Provider):
             campaign=values.get("campaign") or "",
             disposition=values.get("status") or "",
             raw=dict(row),
-            recordings=[RemoteRecording(remote_id=recording_id, duration=duration, started_at=started)],
+            recordings=recordings,
         )
 
     def signed_link(self, recording) -> str:

@@ -57,15 +57,16 @@ class Truto(Provider):
         grouped: dict[str, list[dict]] = {}
         for item in self.iter_pages("recordings"):
             grouped.setdefault(item.get("call_id") or item["id"], []).append(item)
-        for call_id, recordings in grouped.items():
-            call = calls.get(call_id, {})
-            remote = self.parse_call(call_id, call, recordings)
+        # Every call, with or without recordings; recordings whose call is not listed still make a call.
+        for call_id in dict.fromkeys([*calls, *grouped]):
+            remote = self.parse_call(call_id, calls.get(call_id, {}), grouped.get(call_id, []))
             if since is None or remote.started_at >= since:
                 yield remote
 
     def parse_call(self, call_id: str, call: dict, recordings: list[dict]) -> RemoteCall:
         parsed = [self.parse_recording(item) for item in recordings]
         started = parse_timestamp(call.get("created_at")) or min(r.started_at for r in parsed if r.started_at)
+        # A call that is listed without a time has none of its own: the recording's start stands in.
         direction = (call.get("direction") or "").lower()
         return RemoteCall(
             remote_id=call_id,
