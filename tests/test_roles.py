@@ -45,10 +45,10 @@ def test_seed_demo_twice_changes_nothing(db):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", "--users-only", stdout=open("/dev/null", "w"))
     User = get_user_model()
     before = list(User.objects.order_by("username").values_list("username", "password", "is_staff"))
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", "--users-only", stdout=open("/dev/null", "w"))
     after = list(User.objects.order_by("username").values_list("username", "password", "is_staff"))
     assert before == after
     assert [u for u, *_ in after] == ["admin", "exporter", "supervisor"]

@@ -429,7 +429,9 @@ class Provider:
     def parse_report_row(self, row: dict[str, str]) -> RemoteCall:
         raise NotSupported(f"{self.label} calls are synced, not imported.", provider=self.name)
 
-    def open_media(self, recording: Recording, *, byte_range: tuple[int | None, int | None] | None = None) -> MediaStream:
+    def open_media(
+        self, recording: Recording, *, byte_range: tuple[int | None, int | None] | None = None
+    ) -> MediaStream:
         raise NotSupported(f"{self.label} media cannot be played.", provider=self.name)
 
     def test_connection(self) -> str:

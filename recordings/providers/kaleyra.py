@@ -58,7 +58,9 @@ class Kaleyra(Provider):
         if not call_id:
             raise ValueError("the row has neither a call id nor a recording id")
         direction = (values.get("direction") or "").lower()
-        recordings = [RemoteRecording(remote_id=recording_id, duration=duration, started_at=started)] if recording_id else []
+        recordings = (
+            [RemoteRecording(remote_id=recording_id, duration=duration, started_at=started)] if recording_id else []
+        )
         return RemoteCall(
             remote_id=call_id,
             started_at=started,

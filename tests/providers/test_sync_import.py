@@ -151,7 +151,7 @@ def test_sync_command_refuses_report_providers_and_syncs_all(make_account, sandb
 def test_admin_uploads_a_report_and_sees_bad_rows(clients, db):
     account = kaleyra_account(db)
     url = reverse("admin:recordings_provideraccount_import", args=[account.pk])
-    upload = io.BytesIO(("Call ID,Start Time,Recording ID\nc1,2026-10-03 14:05:22,R1\nc2,soon,R2\n").encode())
+    upload = io.BytesIO(b"Call ID,Start Time,Recording ID\nc1,2026-10-03 14:05:22,R1\nc2,soon,R2\n")
     upload.name = "report.csv"
     response = clients["admin"].post(url, {"file": upload})
     page = response.content.decode()

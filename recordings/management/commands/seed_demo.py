@@ -33,7 +33,9 @@ class Command(BaseCommand):
             try:
                 results = demo_accounts_ensure(sandbox_url=sandbox_url, wait=wait)
             except OSError as exc:
-                raise CommandError(f"The sandbox at {sandbox_url} did not answer ({exc}). Start it: python -m sandbox") from exc
+                raise CommandError(
+                    f"The sandbox at {sandbox_url} did not answer ({exc}). Start it: python -m sandbox"
+                ) from exc
             for account, outcome in results:
                 self.stdout.write(f"{account.name}: {outcome}")
         self.stdout.write("Demo logins (password from DEMO_PASSWORD):")
