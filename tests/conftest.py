@@ -9,7 +9,7 @@ from recordings.models import Call, ProviderAccount, Recording
 from recordings.roles import ADMINS, EXPORTERS, SUPERVISORS
 from recordings.services.users import user_set_role
 
-pytest_plugins = ["sandbox.pytest_plugin"]
+pytest_plugins = ["sandbox.pytest_plugin", "tests.portal_server"]
 
 ROLE_USERS = {"supervisor": SUPERVISORS, "exporter": EXPORTERS, "admin": ADMINS}
 
@@ -64,3 +64,35 @@ def recording(call) -> Recording:
     return Recording.objects.create(
         call=call, account=call.account, remote_id="r-0001", format="wav", content_type="audio/vnd.wave"
     )
+
+
+@pytest.fixture
+def make_account(db, sandbox):
+    """make_account(provider, **overrides): an account pointing at the sandbox."""
+
+    def make(provider: str, **overrides) -> ProviderAccount:
+        entry = sandbox.index["providers"][provider]
+        fields = {
+            "name": f"Sandbox {provider}",
+            "provider": provider,
+            "base_url": entry["base_url"],
+            "credentials": dict(entry["credentials"]),
+            "options": dict(entry.get("options", {})),
+        }
+        fields.update(overrides)
+        return ProviderAccount.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def fast_adapter():
+    """fast_adapter(account): its adapter with quick retries."""
+    from recordings.providers import adapter_for
+
+    from .helpers import FAST
+
+    def make(account, **kwargs):
+        return adapter_for(account, policy=kwargs.pop("policy", FAST), **kwargs)
+
+    return make

@@ -79,6 +79,8 @@ class Upserter:
             # Bandwidth lists a call once per recording: merge them.
             known = {r.remote_id for r in existing.recordings}
             existing.recordings.extend(r for r in remote.recordings if r.remote_id not in known)
+            for name, value in _span(existing, remote).items():
+                setattr(existing, name, value)
         if len(self._pending) >= BATCH_SIZE:
             self.flush()
 
@@ -103,6 +105,8 @@ class Upserter:
         for remote in batch:
             values = {name: getattr(remote, name) for name in CALL_FIELDS}
             call = existing.get(remote.remote_id)
+            # The same rule on insert and on update, so that a second run finds nothing to change.
+            values.update(_span(call or remote, remote))
             if call is None:
                 call = Call(account=account, provider=account.provider, remote_id=remote.remote_id, **values)
                 to_create.append(call)
@@ -157,6 +161,16 @@ class Upserter:
         _bulk_update(Recording, to_update, RECORDING_FIELDS)
         self.counts.recordings_created += len(to_create)
         self.counts.recordings_updated += len(to_update)
+
+
+def _span(known, remote: RemoteCall) -> dict:
+    """A call seen through several recordings (in different batches) spans all of them."""
+    started = min(known.started_at, remote.started_at)
+    ended = max((t for t in (known.ended_at, remote.ended_at) if t is not None), default=None)
+    durations = [d for d in (known.duration, remote.duration) if d is not None]
+    if ended is not None and started is not None:
+        durations.append((ended - started).total_seconds())
+    return {"started_at": started, "ended_at": ended, "duration": max(durations) if durations else None}
 
 
 def _apply(obj, values: dict) -> bool:

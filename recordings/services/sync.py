@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from queue import Full, Queue
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Q
@@ -13,6 +16,8 @@ from ..models import AuditEvent, ProviderAccount, Recording
 from ..providers import ProviderError, adapter_for
 from .audit import audit_record
 from .ingest import IngestCounts, Upserter
+
+T = TypeVar("T")
 
 # Each sync starts this much before the newest call seen last time: late arrivals and status changes.
 OVERLAP = timedelta(hours=1)
@@ -44,7 +49,7 @@ def account_sync(
     ProviderAccount.objects.filter(pk=account.pk).update(last_sync_status=ProviderAccount.SyncStatus.RUNNING)
     upserter = Upserter(account, track_seen=True, on_batch=on_batch)
     try:
-        for remote in adapter.iter_calls(since=since, until=until):
+        for remote in prefetched(adapter.iter_calls(since=since, until=until)):
             upserter.add(remote)
         upserter.flush()
     except ProviderError as exc:
@@ -54,6 +59,42 @@ def account_sync(
     gone = _mark_gone(account, upserter.counts.seen_recording_ids, since=since, until=until)
     _record_outcome(account, upserter.counts, gone=gone, actor=actor)
     return upserter.counts
+
+
+def prefetched(items: Iterator[T], *, ahead: int = 2000) -> Iterator[T]:
+    """Run `items` in a thread, up to `ahead` items ahead: the next pages download while a batch is written."""
+    done = object()
+    queue: Queue = Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _mark_gone(account: ProviderAccount, seen: set[str], *, since, until) -> int:
