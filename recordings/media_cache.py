@@ -21,7 +21,7 @@ from django.conf import settings
 from .providers.errors import UpstreamError, UpstreamTimeout
 from .streaming import ByteRange, Opened, Unsatisfiable, window
 
-CHUNK = 64 * 1024
+CHUNK = 1024 * 1024
 POLL_SECONDS = 0.02
 
 
@@ -117,37 +117,10 @@ class MediaCache:
         body = self._filling(recording, stream, content_type, total, lock)
         limit = None if last is None else last - first + 1
         chunks = window(body, skip=first, limit=limit)
-        return Opened(partial, content_type, total, first, last, _closing(chunks, body), body.close)
+        return Opened(partial, content_type, total, first, last, _finish_filling(chunks, body), body.close)
 
-    def _filling(self, recording, stream, content_type: str, total: int | None, lock: int) -> Iterator[bytes]:
-        """Yield the upstream body while writing it to `<pk>.part`; on completion rename it into place."""
-        part_path, media_path = self._path(recording, ".part"), self._path(recording, ".media")
-        fill_path = self._path(recording, ".fill")
-        completed = False
-        part = open(part_path, "wb", buffering=0)  # unbuffered: followers read what is written at once
-        try:
-            _write_json(fill_path, {"content_type": content_type, "size": total})
-            written = 0
-            for chunk in stream.chunks:
-                part.write(chunk)
-                written += len(chunk)
-                yield chunk
-            if total is not None and written != total:
-                raise UpstreamError(f"The provider sent {written} of {total} bytes.")
-            _write_json(self._path(recording, ".json"), {"content_type": content_type, "size": written})
-            os.replace(part_path, media_path)
-            completed = True
-        finally:
-            stream.close()
-            part.close()
-            if not completed:
-                with contextlib.suppress(FileNotFoundError):
-                    part_path.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                fill_path.unlink()
-            _unlock(lock)
-            if completed:
-                self.evict()
+    def _filling(self, recording, stream, content_type: str, total: int | None, lock: int) -> _Fill:
+        return _Fill(self, recording, stream, content_type, total, lock)
 
     def _follow(self, recording, info: dict, byte_range: ByteRange | None) -> Opened | None:
         """Serve from a file another request is filling; None if that fill is already over (look again)."""
@@ -166,7 +139,12 @@ class MediaCache:
             raise
         lock_path = self._path(recording, ".lock")
         chunks = _tail(handle, first, last, lock_path, self._path(recording, ".media"))
-        return Opened(byte_range is not None, info["content_type"], total, first, last, chunks, chunks.close)
+
+        def close() -> None:
+            chunks.close()
+            handle.close()  # also when the body was never iterated
+
+        return Opened(byte_range is not None, info["content_type"], total, first, last, chunks, close)
 
     def evict(self) -> None:
         """Remove least recently used files until the cache is under its bound."""
@@ -232,7 +210,72 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _closing(chunks: Iterator[bytes], body) -> Iterator[bytes]:
+class _Fill:
+    """The upstream body, written to `<pk>.part` as it is read and renamed into place when complete.
+
+    A class rather than a generator: close() must clean up (close the upstream, drop the partial file,
+    release the lock) even when the body was never iterated, e.g. for a HEAD request.
+    """
+
+    def __init__(self, cache: MediaCache, recording, stream, content_type: str, total: int | None, lock: int) -> None:
+        self.cache, self.stream, self.total, self.lock = cache, stream, total, lock
+        self.part_path = cache._path(recording, ".part")
+        self.media_path = cache._path(recording, ".media")
+        self.meta_path = cache._path(recording, ".json")
+        self.fill_path = cache._path(recording, ".fill")
+        self.content_type = content_type
+        self.written = 0
+        self.completed = self.closed = False
+        # Unbuffered: followers read what is written at once.
+        self.part = open(self.part_path, "wb", buffering=0)
+        self.chunks = iter(stream.chunks)
+        _write_json(self.fill_path, {"content_type": content_type, "size": total})
+
+    def __iter__(self) -> _Fill:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.closed:
+            raise StopIteration
+        try:
+            chunk = next(self.chunks)
+        except StopIteration:
+            self._complete()
+            raise
+        except BaseException:
+            self.close()
+            raise
+        self.part.write(chunk)
+        self.written += len(chunk)
+        return chunk
+
+    def _complete(self) -> None:
+        try:
+            if self.total is not None and self.written != self.total:
+                raise UpstreamError(f"The provider sent {self.written} of {self.total} bytes.")
+            _write_json(self.meta_path, {"content_type": self.content_type, "size": self.written})
+            os.replace(self.part_path, self.media_path)
+            self.completed = True
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.stream.close()
+        self.part.close()
+        if not self.completed:
+            with contextlib.suppress(FileNotFoundError):
+                self.part_path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.fill_path.unlink()
+        _unlock(self.lock)
+        if self.completed:
+            self.cache.evict()
+
+
+def _finish_filling(chunks: Iterator[bytes], body: _Fill) -> Iterator[bytes]:
     """Yield from `chunks`; when the client is gone or the range is complete, finish or stop the fill."""
     try:
         yield from chunks

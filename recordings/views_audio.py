@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from .models import Recording
 from .providers.errors import AuthenticationFailed, Expired, NotFound, ProviderError, UpstreamTimeout
 from .services.playback import playback_audit, recording_filename, safe_content_type, unavailable_message
-from .streaming import ByteRange, Opened, Unsatisfiable, open_recording, parse_range
+from .streaming import ByteRange, Opened, ResponseBody, Unsatisfiable, open_recording, parse_range
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +75,8 @@ def serve_recording(request: HttpRequest, pk: int, *, download: bool) -> HttpRes
         _headers(response, recording, opened, download=download, head_full=byte_range is None)
         return response
     playback_audit(request=request, recording=recording, download=download, first_byte=opened.first)
-    response = StreamingHttpResponse(_body(opened, recording.pk), status=206 if opened.partial else 200)
+    body = ResponseBody(opened, on_error=lambda exc: logger.warning("Stream of %s stopped: %s", recording.pk, exc.kind))
+    response = StreamingHttpResponse(body, status=206 if opened.partial else 200)
     _headers(response, recording, opened, download=download)
     return response
 
@@ -97,16 +97,3 @@ def _headers(response, recording: Recording, opened: Opened, *, download: bool, 
         response["Content-Range"] = opened.content_range
     if opened.length is not None:
         response["Content-Length"] = str(opened.length)
-
-
-def _body(opened: Opened, pk: int) -> Iterator[bytes]:
-    """The response body. Closing it (the client hung up) closes the upstream download."""
-    try:
-        yield from opened.chunks
-    except ProviderError as exc:
-        logger.warning("Stream of recording %s stopped: %s", pk, exc.kind)
-    finally:
-        close = getattr(opened.chunks, "close", None)
-        if close is not None:
-            close()
-        opened.close()

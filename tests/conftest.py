@@ -14,6 +14,16 @@ pytest_plugins = ["sandbox.pytest_plugin", "tests.portal_server"]
 ROLE_USERS = {"supervisor": SUPERVISORS, "exporter": EXPORTERS, "admin": ADMINS}
 
 
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Row ids repeat across tests: nothing cached by one test may leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def users(db):
     return {name: user_set_role(username=name, role=role, password="pw") for name, role in ROLE_USERS.items()}

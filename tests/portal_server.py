@@ -1,4 +1,7 @@
-"""A real portal for end-to-end tests: gunicorn (threaded workers) on a fresh SQLite file, seeded from the sandbox."""
+"""A real portal: gunicorn (threaded workers) on a fresh SQLite file, seeded from a sandbox.
+
+Used by end-to-end tests (the `portal_server` fixture) and by the bench scripts.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,11 +27,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PortalServer:
-    def __init__(self, url: str, env: dict[str, str], process: subprocess.Popen) -> None:
-        self.url = url
-        self.env = env
-        self.process = process
+class PortalProcess:
+    """Migrate, seed the demo from `sandbox_url`, and serve with gunicorn until stop()."""
+
+    def __init__(self, sandbox_url: str, *, workdir: Path | None = None, workers: int = 1, threads: int = 16,
+                 extra_env: dict[str, str] | None = None) -> None:  # fmt: skip
+        workdir = Path(workdir or tempfile.mkdtemp(prefix="portal-"))
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.database = workdir / "portal.sqlite3"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "SECRET_KEY": "e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
+            "FIELD_ENCRYPTION_KEYS": "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMtISE=",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "STATIC_ROOT": str(workdir / "static"),
+            "MEDIA_CACHE_DIR": str(workdir / "media-cache"),
+            "VAR_DIR": str(workdir / "var"),
+            "PORT": str(port),
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "GUNICORN_ACCESSLOG": "",
+            "SANDBOX_URL": sandbox_url,
+            "DEMO_PASSWORD": PASSWORD,
+            "TASKS_BACKEND": "db",
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> PortalProcess:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("collectstatic", "--noinput", "-v0")
+        self.manage("seed_demo")
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.process = subprocess.Popen(
+            [str(gunicorn), "portal.wsgi"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{self.url}/healthz", timeout=2)
+                return self
+            except requests.ConnectionError:
+                assert self.process.poll() is None, self.process.stderr.read().decode()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
 
     def login(self, username: str) -> requests.Session:
         """A requests session logged in through the real login form (CSRF and all)."""
@@ -39,62 +98,26 @@ class PortalServer:
             data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
             headers={"Referer": f"{self.url}/accounts/login/"},
             timeout=10,
+            allow_redirects=False,
         )
-        assert response.ok and "Log out" in response.text, response.text[:500]
+        assert response.status_code == 302 and "sessionid" in session.cookies, response.text[:500]
         return session
 
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        import sqlite3
+
+        with sqlite3.connect(self.database) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")
 def portal_server(sandbox, tmp_path_factory):
     """gunicorn serving the portal, its demo seeded from the session's sandbox."""
-    tmp = tmp_path_factory.mktemp("portal")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "false",
-        "HTTPS": "false",
-        "SECRET_KEY": "e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
-        "FIELD_ENCRYPTION_KEYS": "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMtISE=",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{tmp / 'portal.sqlite3'}",
-        "STATIC_ROOT": str(tmp / "static"),
-        "MEDIA_CACHE_DIR": str(tmp / "media-cache"),
-        "VAR_DIR": str(tmp / "var"),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "GUNICORN_THREADS": "16",
-        "GUNICORN_ACCESSLOG": "",
-        "SANDBOX_URL": sandbox.url,
-        "DEMO_PASSWORD": PASSWORD,
-        "TASKS_BACKEND": "db",
-    }
-    env.pop("DATABASE_URL_TEST", None)
-    server = PortalServer(f"http://127.0.0.1:{port}", env, None)
-    server.manage("migrate", "--noinput", "-v0")
-    server.manage("collectstatic", "--noinput", "-v0")
-    server.manage("seed_demo")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "portal.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    server.process = process
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{server.url}/healthz", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
+    server = PortalProcess(sandbox.url, workdir=tmp_path_factory.mktemp("portal")).start()
     yield server
-    process.terminate()
-    process.wait(timeout=15)
+    server.stop()

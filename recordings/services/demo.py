@@ -39,16 +39,19 @@ def demo_accounts_ensure(*, sandbox_url: str, wait: float = 0.0) -> list[tuple[P
         account = ProviderAccount.objects.filter(name=f"Sandbox {cls.label}").first()
         if account is None:
             account = ProviderAccount(name=f"Sandbox {cls.label}", provider=name)
+        options = dict(entry.get("options", {}))
+        if entry.get("report_timezone"):
+            options["time_zone"] = entry["report_timezone"]  # report times are local to the account
         changed = (
             account.pk is None
             or account.base_url != entry["base_url"]
             or account.credentials != entry["credentials"]
-            or account.options != entry.get("options", {})
+            or account.options != options
         )
         if changed:
             account.base_url = entry["base_url"]
             account.credentials = entry["credentials"]
-            account.options = entry.get("options", {})
+            account.options = options
             account.save()
         results.append((account, _bring_in_calls(account, entry)))
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Max
 from django.http import HttpRequest
 from django.utils import timezone
@@ -67,6 +68,9 @@ def playback_audit(*, request: HttpRequest, recording: Recording, download: bool
     if download:
         if first_byte == 0:
             audit_record(action=AuditEvent.Action.DOWNLOAD, target=recording, request=request)
+        return
+    # A player sends many range requests per listen: skip the database for the ones this process has seen.
+    if not cache.add(f"play:{request.user.pk}:{recording.pk}", 1, timeout=int(LISTENING_SESSION.total_seconds())):
         return
     recent = AuditEvent.objects.filter(
         action=AuditEvent.Action.PLAY,

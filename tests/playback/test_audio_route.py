@@ -267,3 +267,28 @@ def test_the_cache_evicts_least_recently_used(brought_in, settings, media_cache_
     cached = {int(p.stem) for p in media_cache_dir.glob("*.media")}
     assert cached == {recordings[1].pk, recordings[2].pk}
     assert media_cache().usage() <= settings.MEDIA_CACHE_MAX_BYTES
+
+
+def test_head_on_an_uncached_recording_leaves_no_fill_behind(brought_in, clients, media_cache_dir, sandbox_clean):
+    """A HEAD opens the upstream but never reads the body: the fill must still be closed and unlocked."""
+    from recordings.media_cache import _is_locked
+
+    recording = a_recording(brought_in("truto"))
+    url = reverse("recording_audio", args=[recording.pk])
+    assert clients["supervisor"].head(url).status_code == 200
+    assert not list(media_cache_dir.glob("*.part")) and not list(media_cache_dir.glob("*.fill"))
+    assert not _is_locked(media_cache_dir / f"{recording.pk}.lock")
+    ranged = clients["supervisor"].get(url, HTTP_RANGE="bytes=100-199")
+    assert ranged.status_code == 206
+    assert len(body(ranged)) == 100
+
+
+def test_a_response_that_is_never_iterated_still_closes_the_upstream(brought_in, clients, media_cache_dir):
+    from recordings.media_cache import _is_locked
+
+    recording = a_recording(brought_in("ameyo"))
+    response = clients["supervisor"].get(reverse("recording_audio", args=[recording.pk]))
+    assert response.status_code == 200
+    response.close()  # what the server does when the client is gone before the first byte
+    assert not _is_locked(media_cache_dir / f"{recording.pk}.lock")
+    assert not list(media_cache_dir.glob("*.part"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -11,13 +10,11 @@ import pytest
 
 
 def recording_ids(portal_server, provider: str) -> list[int]:
-    db = portal_server.env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT r.id FROM recordings_recording r JOIN recordings_provideraccount a ON a.id = r.account_id "
-            "WHERE a.provider = ? AND r.status = 'available' ORDER BY r.duration DESC",
-            [provider],
-        ).fetchall()
+    rows = portal_server.query(
+        "SELECT r.id FROM recordings_recording r JOIN recordings_provideraccount a ON a.id = r.account_id "
+        "WHERE a.provider = ? AND r.status = 'available' ORDER BY r.duration DESC",
+        (provider,),
+    )
     return [row[0] for row in rows]
 
 
