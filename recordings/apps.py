@@ -9,4 +9,4 @@ class RecordingsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the audit receivers
+        from . import auth, signals  # noqa: F401 - connect the audit and permission-cache receivers

@@ -52,3 +52,17 @@ def test_seed_demo_twice_changes_nothing(db):
     after = list(User.objects.order_by("username").values_list("username", "password", "is_staff"))
     assert before == after
     assert [u for u, *_ in after] == ["admin", "exporter", "supervisor"]
+
+
+def test_a_role_change_applies_at_once_despite_the_permission_cache(users):
+    from django.contrib.auth import get_user_model
+
+    from recordings.roles import EXPORTERS
+    from recordings.services.users import user_set_role
+
+    User = get_user_model()
+    assert not User.objects.get(username="supervisor").has_perm("recordings.download_recording")  # now cached
+    user_set_role(username="supervisor", role=EXPORTERS)
+    assert User.objects.get(username="supervisor").has_perm("recordings.download_recording")
+    user_set_role(username="supervisor", role="Supervisors")
+    assert not User.objects.get(username="supervisor").has_perm("recordings.download_recording")

@@ -292,3 +292,16 @@ def test_a_response_that_is_never_iterated_still_closes_the_upstream(brought_in,
     response.close()  # what the server does when the client is gone before the first byte
     assert not _is_locked(media_cache_dir / f"{recording.pk}.lock")
     assert not list(media_cache_dir.glob("*.part"))
+
+
+def test_a_range_request_within_a_listening_session_costs_two_queries(brought_in, users, django_assert_max_num_queries):
+    """The hot path: a player sends many range requests. Session and permissions come from the cache."""
+    from django.test import Client
+
+    recording = a_recording(brought_in("bandwidth"))
+    client = Client()
+    client.force_login(users["supervisor"])
+    url = reverse("recording_audio", args=[recording.pk])
+    body(client.get(url, HTTP_RANGE="bytes=0-1"))  # the first request of the session: audit row, caches
+    with django_assert_max_num_queries(2):  # the user, the recording
+        body(client.get(url, HTTP_RANGE="bytes=100-199"))
