@@ -17,13 +17,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import SandboxProcess  # noqa: E402
-from tests.portal_server import PortalProcess  # noqa: E402
+from bench._setup import SandboxProcess
+from tests.portal_server import PortalProcess
 
 MB = 1024 * 1024
 
@@ -73,10 +74,32 @@ class Direct:
         entry = self.sandbox.provider("truto")
         return self.session.post(
             f"{entry['base_url']}/recordings/download",
-            params={"integrated_account_id": entry["options"]["integrated_account_id"], "truto_response_format": "stream"},
+            params={
+                "integrated_account_id": entry["options"]["integrated_account_id"],
+                "truto_response_format": "stream",
+            },
             headers={"Authorization": f"Bearer {entry['credentials']['token']}"},
             json={"url": locator_url, "remote_data": {}}, stream=True, timeout=30,
         )  # fmt: skip
+
+
+def fetch(session: requests.Session, url: str, header: str) -> bytes:
+    return session.get(url, headers={"Range": header}, timeout=30).content
+
+
+def direct_reference(direct: Direct, portal, provider: str, pk: int, remote: str, call_remote: str, header: str):
+    """The provider's own way to get the same bytes (None for Ameyo, which has no Range at all)."""
+    if provider == "bandwidth":
+        return lambda: direct.bandwidth_media(call_remote, remote, headers={"Range": header}).content
+    if provider == "envoy":
+        return lambda: direct.envoy_range(call_remote, header).content
+    if provider == "kaleyra":
+        return lambda: direct.kaleyra_range(remote, header).content
+    if provider == "truto":
+        sql = "SELECT json_extract(locator, '$.url') FROM recordings_recording WHERE id = ?"
+        url = portal.query(sql, (pk,))[0][0]
+        return lambda: next(direct.truto_download(url).iter_content(65536))
+    return None
 
 
 def timed(fn) -> float:
@@ -172,22 +195,12 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
         drain(session.get(audio.format(pk), stream=True, timeout=60))  # the first play (fills the cache)
         middle = total // 2
         header = f"bytes={middle}-{middle + 65535}"
+        direct_seek = direct_reference(direct, portal, provider, pk, remote, call_remote, header)
         portal_ms, direct_ms = [], []
         for _ in range(10):
-            portal_ms.append(timed(lambda: session.get(audio.format(pk), headers={"Range": header}).content) * 1000)
-            if provider == "bandwidth":
-                ref = lambda: direct.bandwidth_media(call_remote, remote, headers={"Range": header}).content  # noqa: E731
-            elif provider == "envoy":
-                ref = lambda: direct.envoy_range(call_remote, header).content  # noqa: E731
-            elif provider == "kaleyra":
-                ref = lambda: direct.kaleyra_range(remote, header).content  # noqa: E731
-            elif provider == "truto":
-                url = portal.query("SELECT json_extract(locator, '$.url') FROM recordings_recording WHERE id = ?", (pk,))[0][0]
-                ref = lambda url=url: next(direct.truto_download(url).iter_content(65536))  # noqa: E731
-            else:
-                ref = None
-            if ref is not None:
-                direct_ms.append(timed(ref) * 1000)
+            portal_ms.append(timed(partial(fetch, session, audio.format(pk), header)) * 1000)
+            if direct_seek is not None:
+                direct_ms.append(timed(direct_seek) * 1000)
         mp = statistics.median(portal_ms)
         if direct_ms:
             md = statistics.median(direct_ms)
@@ -223,8 +236,10 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
         outcomes = list(pool.map(listen, range(args.streams)))
     wall = time.perf_counter() - t0
     errors = sum(o[0] for o in outcomes)
-    print(f"{args.streams} concurrent streams: {errors} errors, {sum(o[1] for o in outcomes) / MB:.0f} MB in {wall:.1f} s, "
-          f"slowest {max(o[2] for o in outcomes):.1f} s (budget: no error)")  # fmt: skip
+    megabytes = sum(o[1] for o in outcomes) / MB
+    slowest = max(o[2] for o in outcomes)
+    print(f"{args.streams} concurrent streams: {errors} errors, {megabytes:.0f} MB in {wall:.1f} s, "
+          f"slowest {slowest:.1f} s (budget: no error)")  # fmt: skip
 
     # 5. Hang-up: read 1 MB of the big recording, hang up; when did the sandbox stop sending?
     log_since = requests.get(f"{sandbox.url}/_control/log", timeout=10).json()["entries"][-1]["id"]
@@ -234,14 +249,18 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
     session.close()
     hung_up = datetime.now(UTC)
     for _ in range(100):
-        entries = requests.get(f"{sandbox.url}/_control/log?since={log_since}&provider=bandwidth", timeout=10).json()["entries"]
+        entries = requests.get(f"{sandbox.url}/_control/log?since={log_since}&provider=bandwidth", timeout=10).json()[
+            "entries"
+        ]
         media = [e for e in entries if e["path"].endswith("/media") and e["ended_at"]]
         if media:
             break
         time.sleep(0.05)
     ended = datetime.fromisoformat(media[-1]["ended_at"].replace("Z", "+00:00"))
-    print(f"hang-up: upstream closed {(ended - hung_up).total_seconds() * 1000:.0f} ms after the client hung up, "
-          f"{media[-1]['bytes_sent'] / MB:.0f} MB of {media[-1]['body_length'] / MB:.0f} MB sent (budget < 1 s)")
+    print(
+        f"hang-up: upstream closed {(ended - hung_up).total_seconds() * 1000:.0f} ms after the client hung up, "
+        f"{media[-1]['bytes_sent'] / MB:.0f} MB of {media[-1]['body_length'] / MB:.0f} MB sent (budget < 1 s)"
+    )
 
 
 if __name__ == "__main__":
