@@ -90,3 +90,14 @@ def test_report_columns_any_order_case_bom_and_extras():
     assert normalize_header("\ufeff Recording ID ") == "recording_id"
     with pytest.raises(ValueError, match="no column for started_at"):
         columns.resolve(["call_id"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "direction"),
+    [("Inbound", "inbound"), ("OUTBOUND", "outbound"), ("inbound.call.dial", "inbound"),
+     ("outbound.manual.dial", "outbound"), ("", "unknown"), (None, "unknown"), ("transfer", "unknown")],
+)  # fmt: skip
+def test_parse_direction(raw, direction):
+    from recordings.providers.parsing import parse_direction
+
+    assert parse_direction(raw) == direction

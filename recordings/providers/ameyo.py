@@ -9,7 +9,7 @@ import requests
 
 from .base import AccountField, MediaStream, Provider, RemoteCall, RemoteRecording
 from .errors import AuthenticationFailed, UpstreamError
-from .parsing import normalize_number, parse_clock_duration, parse_report_datetime
+from .parsing import normalize_number, parse_clock_duration, parse_direction, parse_report_datetime
 from .reports import ReportColumns
 
 # The call report (README: "columns seen in the field").
@@ -103,7 +103,6 @@ class Ameyo(Provider):
             raise ValueError("campaign id is empty and the account has no default campaign id")
         if not campaign_id.isdigit():
             raise ValueError(f"campaign id {campaign_id!r} is not a number")
-        direction = (values.get("direction") or "").lower()
         fmt = (self.options.get("target_format") or "mp3").lower()
         recordings = []
         # An unanswered call (no talk time) has a crtObjectId but no voice log to download.
@@ -122,11 +121,7 @@ class Ameyo(Provider):
             remote_id=values["call_id"],
             started_at=started,
             duration=duration,
-            direction="inbound"
-            if direction.startswith("in")
-            else "outbound"
-            if direction.startswith("out")
-            else "unknown",
+            direction=parse_direction(values.get("direction")),
             from_number=normalize_number(values.get("phone")),
             agent=values.get("agent") or "",
             campaign=values.get("campaign") or campaign_id,

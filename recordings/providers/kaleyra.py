@@ -6,7 +6,7 @@ import requests
 
 from .base import AccountField, MediaStream, Provider, RemoteCall, RemoteRecording
 from .errors import Expired, NotFound, ProviderError
-from .parsing import normalize_number, parse_clock_duration, parse_report_datetime
+from .parsing import normalize_number, parse_clock_duration, parse_direction, parse_report_datetime
 from .reports import ReportColumns
 
 # Minutes the signed link stays valid ("VALIDITY ... default validity time is 5 minutes"): enough to
@@ -57,7 +57,6 @@ class Kaleyra(Provider):
         call_id = values.get("call_id") or recording_id
         if not call_id:
             raise ValueError("the row has neither a call id nor a recording id")
-        direction = (values.get("direction") or "").lower()
         recordings = (
             [RemoteRecording(remote_id=recording_id, duration=duration, started_at=started)] if recording_id else []
         )
@@ -65,11 +64,7 @@ class Kaleyra(Provider):
             remote_id=call_id,
             started_at=started,
             duration=duration,
-            direction="inbound"
-            if direction.startswith("in")
-            else "outbound"
-            if direction.startswith("out")
-            else "unknown",
+            direction=parse_direction(values.get("direction")),
             from_number=normalize_number(values.get("from_number")),
             to_number=normalize_number(values.get("to_number")),
             agent=values.get("agent") or "",

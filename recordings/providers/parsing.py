@@ -105,6 +105,16 @@ def normalize_number(value: str | None) -> str:
     return ("+" if text.startswith("+") else "") + digits[:20]
 
 
+def parse_direction(value: str | None) -> str:
+    """`Inbound`, `INBOUND`, `inbound.call.dial`, `outbound.manual.dial` -> inbound | outbound | unknown."""
+    text = (value or "").strip().lower()
+    if text.startswith("in"):
+        return "inbound"
+    if text.startswith("out"):
+        return "outbound"
+    return "unknown"
+
+
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
