@@ -82,9 +82,13 @@ def parse_report_datetime(value: str | None, *, tz: str = "UTC") -> datetime:
         raise ValueError("missing date")
     text = value.strip()
     try:
-        return parse_timestamp(text)  # ISO, with or without offset
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))  # ISO, with or without an offset
     except ValueError:
         pass
+    else:
+        if parsed.tzinfo is None:  # a naive time is the account's local time, not UTC
+            parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+        return parsed.astimezone(UTC)
     for fmt in _REPORT_FORMATS:
         try:
             naive = datetime.strptime(text, fmt)

@@ -189,3 +189,15 @@ def test_seed_demo_brings_in_every_provider_and_twice_changes_nothing(db, sandbo
         list(ProviderAccount.objects.order_by("pk").values_list("pk", "updated_at")),
         list(Recording.objects.order_by("pk").values_list("pk", "updated_at")),
     )
+
+
+@pytest.mark.parametrize("provider", ["kaleyra", "ameyo"])
+def test_report_times_in_the_accounts_zone_match_the_providers_utc_times(provider, make_account, sandbox_clean):
+    """The reports write India time without an offset; the account's report time zone makes them UTC."""
+    entry = sandbox_clean.provider(provider)
+    account = make_account(provider, options={**entry["options"], "time_zone": entry["report_timezone"]})
+    report = requests.get(entry["report_url"], timeout=30).content
+    assert report_import(account=account, stream=io.BytesIO(report)).error_count == 0
+    seeded = {c.id: c.start.replace(microsecond=0) for c in sandbox_clean.state.dataset[provider].calls}
+    stored = dict(Call.objects.filter(account=account).values_list("remote_id", "started_at"))
+    assert stored == seeded
