@@ -206,3 +206,9 @@ LOGGING = {
 SYNC_INITIAL_LOOKBACK_DAYS = env.int("SYNC_INITIAL_LOOKBACK_DAYS", default=400)
 # Largest report upload accepted (bytes).
 REPORT_UPLOAD_MAX_BYTES = env.int("REPORT_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+
+# Background jobs (recordings/services/jobs.py): tries per item, first back-off (doubles), and how long a
+# `running` item may sit untouched before `jobs_resume` treats its worker as dead.
+JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=5)
+JOBS_RETRY_BACKOFF = env.float("JOBS_RETRY_BACKOFF", default=2.0)
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=600)

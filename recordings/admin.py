@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -12,9 +13,28 @@ from django.utils.html import format_html
 
 from .forms import ProviderAccountForm, ReportUploadForm, credential_field_name, option_field_name
 from .models import AuditEvent, Call, Job, JobItem, ProviderAccount, Recording, Transcript
-from .providers import REGISTRY, NotSupportedReport, ProviderError, adapter_for
+from .providers import REGISTRY, NotSupportedReport
+from .services.actions import accounts_job, plan_by_provider, recording_targets, recordings_job
 from .services.audit import audit_record
 from .services.imports import ReportError, report_import
+
+
+def message_job(modeladmin: admin.ModelAdmin, request: HttpRequest, job: Job) -> None:
+    """Tell the admin the job was queued, with a link to its progress page."""
+    refused = job.items.filter(status=JobItem.Status.REFUSED).count()
+    level = messages.WARNING if refused else messages.SUCCESS
+    modeladmin.message_user(
+        request,
+        format_html(
+            '{} queued for {} item(s){}: <a href="{}">follow job #{}</a>.',
+            job.get_kind_display(),
+            job.total,
+            f", {refused} refused" if refused else "",
+            reverse("job_detail", args=[job.pk]),
+            job.pk,
+        ),
+        level,
+    )
 
 
 @admin.register(ProviderAccount)
@@ -45,32 +65,11 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now", permissions=["manage"])
     def sync_now(self, request: HttpRequest, queryset) -> None:
-        from .tasks import sync_account
-
-        queued, refused = 0, []
-        for account in queryset:
-            if not account.adapter_class.can_sync:
-                refused.append(f"{account.name} ({account.get_provider_display()} calls enter by report import)")
-                continue
-            sync_account.enqueue(account.pk, request.user.pk)
-            queued += 1
-        if queued:
-            self.message_user(request, f"Sync queued for {queued} account(s); the list shows each outcome.")
-        if refused:
-            self.message_user(request, "Not synced: " + "; ".join(refused), messages.WARNING)
+        message_job(self, request, accounts_job(kind=Job.Kind.SYNC, accounts=queryset, actor=request.user))
 
     @admin.action(description="Test connection", permissions=["manage"])
     def test_connection(self, request: HttpRequest, queryset) -> None:
-        for account in queryset:
-            try:
-                message = adapter_for(account).test_connection()
-            except ProviderError as exc:
-                self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
-                outcome = {"ok": False, "error": str(exc)}
-            else:
-                self.message_user(request, f"{account.name}: {message}", messages.SUCCESS)
-                outcome = {"ok": True}
-            audit_record(action=AuditEvent.Action.TEST_CONNECTION, target=account, request=request, details=outcome)
+        message_job(self, request, accounts_job(kind=Job.Kind.TEST_CONNECTION, accounts=queryset, actor=request.user))
 
     def has_manage_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("recordings.manage_accounts")
@@ -217,10 +216,68 @@ class RecordingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["call", "account"]
     show_full_result_count = False
     raw_id_fields = ["call"]
+    actions = [
+        "delete_at_provider",
+        "delete_media_at_provider",
+        "request_transcription",
+        "refresh_transcription",
+        "remove_cached_copy",
+    ]
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         # Removing the row would lose track of the provider's copy: deletion goes through the provider action.
         return False
+
+    def has_delete_at_provider_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("recordings.delete_at_provider")
+
+    def has_request_transcription_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("recordings.request_transcription")
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("recordings.manage_accounts")
+
+    @admin.action(description="Delete at the provider (whole recording)…", permissions=["delete_at_provider"])
+    def delete_at_provider(self, request: HttpRequest, queryset):
+        return self._confirm_then_run(request, queryset, Job.Kind.DELETE)
+
+    @admin.action(description="Delete media at the provider (keep metadata)…", permissions=["delete_at_provider"])
+    def delete_media_at_provider(self, request: HttpRequest, queryset):
+        return self._confirm_then_run(request, queryset, Job.Kind.DELETE_MEDIA)
+
+    @admin.action(description="Request transcription", permissions=["request_transcription"])
+    def request_transcription(self, request: HttpRequest, queryset) -> None:
+        message_job(self, request, recordings_job(kind=Job.Kind.TRANSCRIBE, recordings=queryset, actor=request.user))
+
+    @admin.action(description="Refresh transcription", permissions=["request_transcription"])
+    def refresh_transcription(self, request: HttpRequest, queryset) -> None:
+        job = recordings_job(kind=Job.Kind.REFRESH_TRANSCRIPTION, recordings=queryset, actor=request.user)
+        message_job(self, request, job)
+
+    @admin.action(description="Remove the cached copy", permissions=["manage"])
+    def remove_cached_copy(self, request: HttpRequest, queryset) -> None:
+        message_job(self, request, recordings_job(kind=Job.Kind.REMOVE_CACHE, recordings=queryset, actor=request.user))
+
+    def _confirm_then_run(self, request: HttpRequest, queryset, kind: str):
+        """Like Django's delete_selected: an intermediate page per provider; the job starts on POST post=yes."""
+        if request.POST.get("post") == "yes":
+            message_job(self, request, recordings_job(kind=kind, recordings=queryset, actor=request.user))
+            return None
+        targets = recording_targets(kind=kind, recordings=queryset)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Are you sure?",
+            "opts": self.model._meta,
+            "kind": kind,
+            "kind_label": Job.Kind(kind).label,
+            "action": request.POST.get("action", ""),
+            "plans": plan_by_provider(targets, queryset),
+            "to_do": sum(1 for t in targets if not (t.refused or t.skipped)),
+            "queryset": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media_only": kind == Job.Kind.DELETE_MEDIA,
+        }
+        return TemplateResponse(request, "admin/recordings/recording/delete_at_provider_confirmation.html", context)
 
 
 @admin.register(Transcript)
@@ -270,10 +327,15 @@ class JobItemInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "kind", "status", "done", "total", "created_by", "created_at", "finished_at"]
+    list_display = ["id", "kind", "status", "done", "total", "created_by", "created_at", "finished_at", "page_link"]
     list_filter = ["kind", "status"]
     list_select_related = ["created_by"]
+    readonly_fields = ["page_link"]
     inlines = [JobItemInline]
+
+    @admin.display(description="Progress page")
+    def page_link(self, obj: Job) -> str:
+        return format_html('<a href="{}">Job #{}</a>', reverse("job_detail", args=[obj.pk]), obj.pk)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -7,6 +7,8 @@ import logging
 from django_tasks import task
 
 from .models import ProviderAccount
+from .services import actions  # noqa: F401  (registers the job handlers)
+from .services.jobs import job_item_run, job_resume_stale
 from .services.sync import SyncFailed, account_sync
 
 logger = logging.getLogger(__name__)
@@ -25,3 +27,15 @@ def sync_account(account_id: int, actor_id: int | None = None) -> dict:
         logger.warning("Sync of account %s failed: %s", account_id, exc.error.kind)
         return {"ok": False, "error": str(exc.error)}
     return {"ok": True, **counts.as_dict()}
+
+
+@task()
+def run_job_item(item_id: int, poll: int = 0, polling: bool = False, resumed: bool = False) -> str:
+    """Work one item of a job (see services/jobs.py for its states); re-enqueues itself to retry or poll."""
+    return job_item_run(item_id=item_id, poll=poll, polling=polling, resumed=resumed)
+
+
+@task()
+def resume_stale_jobs() -> dict:
+    """Put back the items a dead worker left running."""
+    return job_resume_stale()

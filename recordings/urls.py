@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_audio
+from . import views, views_audio, views_jobs
 
 urlpatterns = [
     path("calls/", views.call_list, name="calls"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("recordings/<int:pk>/audio", views_audio.recording_audio, name="recording_audio"),
     path("recordings/<int:pk>/download", views_audio.recording_download, name="recording_download"),
     path("exports/", views.export_list, name="exports"),
+    path("jobs/<int:pk>/", views_jobs.job_detail, name="job_detail"),
 ]
