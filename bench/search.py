@@ -121,7 +121,7 @@ def explain(connection, sql: str) -> None:
 
 def combinations() -> dict[str, dict[str, str]]:
     """Filter combinations with values taken from the seeded calls (seed_bench's vocabulary)."""
-    from recordings.models import Call, ProviderAccount
+    from recordings.models import Call, ProviderAccount, Transcript
 
     newest = Call.objects.order_by("-started_at", "-id").first()
     older = Call.objects.order_by("-started_at", "-id")[5000]
@@ -131,6 +131,8 @@ def combinations() -> dict[str, dict[str, str]]:
     week_from, week_to = day.replace(day=1) - _days(90), day.replace(day=1) - _days(84)
     customer = older.from_number if older.direction == "inbound" else older.to_number
     national = f"({customer[2:5]}) {customer[5:8]}-{customer[8:]}" if customer.startswith("+1") else customer
+    # Each seeded transcript ends with a reference code: a word said in a handful of calls.
+    reference = Transcript.objects.order_by("id")[1000].text.rsplit("reference is ", 1)[1].split(".")[0]
     return {
         "none": {},
         "provider": {"provider": "envoy"},
@@ -144,7 +146,8 @@ def combinations() -> dict[str, dict[str, str]]:
         "duration range": {"min_duration": "20:00", "max_duration": "30:00"},
         "transcript word": {"q": "refund"},
         "transcript phrase": {"q": '"water damage"'},
-        "transcript rare word": {"q": "assessor"},
+        "transcript word, 2nd": {"q": "assessor"},
+        "transcript rare word": {"q": reference},
         "q agent surname": {"q": surname},
         "q remote id part": {"q": older.remote_id[-9:]},
         "has transcript": {"has_transcript": "yes"},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Lower, Replace
 from django.utils import timezone
 
 from .fields import EncryptedJSONField
@@ -66,6 +67,14 @@ class Direction(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+def _digits(field: str):
+    """The number without the characters people type around digits (stored numbers are E.164 already)."""
+    expression = F(field)
+    for char in "+ -().":
+        expression = Replace(expression, Value(char), Value(""))
+    return expression
+
+
 class Call(models.Model):
     """A phone call at a provider; the thing supervisors search for."""
 
@@ -86,6 +95,18 @@ class Call(models.Model):
     raw = models.JSONField("raw payload", default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Search columns, computed by the database (bulk_create/bulk_update need not fill them). They feed the
+    # trigram indexes: SQLite FTS5 (trigram tokenizer) and pg_trgm GIN, see recordings/search.py.
+    number_digits = models.GeneratedField(
+        expression=Concat(_digits("from_number"), Value(" "), _digits("to_number")),
+        output_field=models.CharField(max_length=81),
+        db_persist=True,
+    )
+    search_text = models.GeneratedField(
+        expression=Lower(Concat(F("agent"), Value(" "), F("campaign"), Value(" "), F("remote_id"))),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -98,8 +119,11 @@ class Call(models.Model):
             models.Index(fields=["provider", "-started_at", "-id"], name="call_provider_started_idx"),
             models.Index(fields=["account", "-started_at", "-id"], name="call_account_started_idx"),
             models.Index(fields=["direction", "-started_at", "-id"], name="call_direction_started_idx"),
-            models.Index(fields=["agent", "-started_at"], name="call_agent_started_idx"),
-            models.Index(fields=["campaign", "-started_at"], name="call_campaign_started_idx"),
+            # The agent and campaign filters ignore case.
+            models.Index(Lower("agent"), F("started_at").desc(), F("id").desc(), name="call_agent_ci_started_idx"),
+            models.Index(
+                Lower("campaign"), F("started_at").desc(), F("id").desc(), name="call_campaign_ci_started_idx"
+            ),
             models.Index(fields=["-duration", "-id"], name="call_duration_idx"),
             models.Index(fields=["from_number"], name="call_from_idx"),
             models.Index(fields=["to_number"], name="call_to_idx"),

@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from . import views, views_audio, views_jobs
+from . import views, views_audio, views_jobs, views_search
 
 urlpatterns = [
-    path("calls/", views.call_list, name="calls"),
+    path("calls/", views_search.call_list, name="calls"),
     path("calls/<int:pk>/", views.call_detail, name="call_detail"),
     path("recordings/<int:pk>/audio", views_audio.recording_audio, name="recording_audio"),
     path("recordings/<int:pk>/download", views_audio.recording_download, name="recording_download"),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from . import selectors
 from .models import Call, Job
+from .search import neighbours
 from .services.playback import call_listeners, unavailable_message
 
 
@@ -36,13 +37,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @permission_required("recordings.listen_recording", raise_exception=True)
-def call_list(request: HttpRequest) -> HttpResponse:
-    calls = selectors.recent_calls(limit=50)
-    return render(request, "recordings/call_list.html", {"calls": calls})
-
-
-@login_required
-@permission_required("recordings.listen_recording", raise_exception=True)
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(Call.objects.select_related("account"), pk=pk)
     can_download = request.user.has_perm("recordings.download_recording")
@@ -57,7 +51,18 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for recording in call.recordings.select_related("transcript", "account")
     ]
     context = {"call": call, "recordings": recordings, "listeners": call_listeners(call)}
+    context.update(_result_links(call, request.GET))
     return render(request, "recordings/call_detail.html", context)
+
+
+def _result_links(call: Call, params) -> dict:
+    """Back to the results, and the previous and next calls within them, when the page was opened from a search."""
+    query = params.urlencode()
+    if not query:
+        return {}
+    previous_id, next_id = neighbours(call, params)
+    link = lambda pk: f"{reverse('call_detail', args=[pk])}?{query}" if pk else ""  # noqa: E731
+    return {"results_url": f"{reverse('calls')}?{query}", "previous_url": link(previous_id), "next_url": link(next_id)}
 
 
 @login_required
