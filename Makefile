@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 SANDBOX_PORT ?= 8001
 DEMO_PASSWORD ?= portal-demo
-export PORT SANDBOX_PORT DEMO_PASSWORD
+# honcho gives every process its own PORT (base + 100 x index): the portal's port travels as PORTAL_PORT.
+PORTAL_PORT := $(PORT)
+export PORT SANDBOX_PORT DEMO_PASSWORD PORTAL_PORT
 
 .PHONY: install run test lint format check-deploy clean
 
