@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
 import string
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.audio import AudioSpec
 from sandbox.data import IST, Call
 from sandbox.providers.base import Provider
-from sandbox.server import HttpError, Request, Response, iso, json_response, serve_media, text_response
+from sandbox.server import HttpError, Request, Response, iso, json_response, serve_media
 
 USER_ID = "supervisor@sandbox"
 PASSWORD = "sandbox-ameyo-pass"
@@ -40,6 +39,9 @@ _LITERAL_FILTER = re.compile(r"(?:\{|%7[bB])callId%([0-9A-Za-z_.-]+)(?:\}|%7[dD]
 class Ameyo(Provider):
     name = "ameyo"
     prefix = "/ameyo"
+    report_path = REPORT_PATH
+    report_filename = "ameyo-call-report.csv"
+    report_columns = REPORT_COLUMNS
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -165,34 +167,21 @@ class Ameyo(Provider):
 
     # --- the call report (a sandbox convenience: Ameyo has no public call-history API) ---
 
-    def report(self, req: Request) -> Response | None:
-        if req.path != REPORT_PATH:
-            return None
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(REPORT_COLUMNS)
+    def report_rows(self) -> Iterable[list[Any]]:
         for call in self.data.calls:
             talk = round(call.recordings[0].duration) if call.recordings else 0
-            writer.writerow(
-                [
-                    call.extra["crt_object_id"],
-                    call.id,
-                    (call.start.astimezone(UTC) + IST).strftime("%d/%m/%Y %H:%M:%S"),  # e.g. 03/10/2026 14:05:22 (IST)
-                    self.data.extra["campaigns"][call.extra["campaign_id"]],
-                    call.extra["campaign_id"],
-                    call.extra["call_type"],
-                    call.agent,
-                    call.status,
-                    f"{talk // 3600:02d}:{talk % 3600 // 60:02d}:{talk % 60:02d}",
-                    call.extra["phone"],
-                ]
-            )
-        return text_response(
-            200,
-            out.getvalue(),
-            "text/csv; charset=utf-8",
-            **{"Content-Disposition": 'attachment; filename="ameyo-call-report.csv"'},
-        )
+            yield [
+                call.extra["crt_object_id"],
+                call.id,
+                (call.start.astimezone(UTC) + IST).strftime("%d/%m/%Y %H:%M:%S"),  # e.g. 03/10/2026 14:05:22 (IST)
+                self.data.extra["campaigns"][call.extra["campaign_id"]],
+                call.extra["campaign_id"],
+                call.extra["call_type"],
+                call.agent,
+                call.status,
+                f"{talk // 3600:02d}:{talk % 3600 // 60:02d}:{talk % 60:02d}",
+                call.extra["phone"],
+            ]
 
     def index_entry(self, base: str) -> dict[str, Any]:
         return {

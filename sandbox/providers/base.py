@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import escape
@@ -58,9 +60,24 @@ class Provider:
         """Act on the one-shot faults expire_sessions / expire_links; returns how many things expired."""
         return 0
 
+    # A sandbox-only CSV report (Kaleyra, Ameyo: providers with no listing API), served at report_path.
+    report_path: ClassVar[str | None] = None
+    report_filename: ClassVar[str] = ""
+    report_columns: ClassVar[tuple[str, ...]] = ()
+
+    def report_rows(self) -> Iterable[list[Any]]:
+        return ()
+
     def report(self, req: Request) -> Response | None:
-        """A sandbox-only CSV report (Kaleyra, Ameyo), or None if `req` is not for this provider's report."""
-        return None
+        """The provider's CSV report, or None if `req` is not for it."""
+        if self.report_path is None or req.path != self.report_path:
+            return None
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(self.report_columns)
+        writer.writerows(self.report_rows())
+        disposition = f'attachment; filename="{self.report_filename}"'
+        return text_response(200, out.getvalue(), "text/csv; charset=utf-8", **{"Content-Disposition": disposition})
 
     def media_specs(self) -> list[AudioSpec]:
         return [r.audio for r in self.data.recordings]
@@ -94,6 +111,22 @@ class Provider:
 
 
 # --- links to an object store (Kaleyra's S3 link, Envoy's playback URL) ---
+
+
+class SignedLinks:
+    """Mixin for providers whose media sit behind signed, expiring links (`self.signer`, a LinkSigner):
+    the expire_links fault invalidates every link handed out so far."""
+
+    signer: LinkSigner
+
+    def reset(self) -> None:
+        self.signer.epoch = 0
+
+    def expire(self, kind: str) -> int:
+        if kind != "expire_links":
+            return 0
+        self.signer.epoch += 1
+        return 1
 
 
 class LinkSigner:

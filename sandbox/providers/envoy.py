@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.data import Call
-from sandbox.providers.base import LinkSigner, Provider, s3_error
+from sandbox.providers.base import LinkSigner, Provider, SignedLinks, s3_error
 from sandbox.server import HttpError, Request, Response, iso, json_response, serve_media
 
 TOKEN = "envoy_sk_sandbox_2f8e6c4a1b9d7e5f"
@@ -19,7 +19,7 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100  # README: page_size max 100; the def
 CONTENT_TYPE = "audio/mp4"  # 001: content_type "audio/mp4 or video/mp4"
 
 
-class Envoy(Provider):
+class Envoy(SignedLinks, Provider):
     name = "envoy"
     prefix = "/envoy"
 
@@ -27,15 +27,6 @@ class Envoy(Provider):
         self.signer = LinkSigner(f"envoy/{state.dataset.seed}")
         super().__init__(state)
         self._newest_first = sorted(self.data.calls, key=lambda c: (c.start, c.id), reverse=True)
-
-    def reset(self) -> None:
-        self.signer.epoch = 0
-
-    def expire(self, kind: str) -> int:
-        if kind != "expire_links":
-            return 0
-        self.signer.epoch += 1
-        return 1
 
     def routes(self):
         return [

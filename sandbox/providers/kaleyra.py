@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from sandbox.audio import AudioSpec
 from sandbox.data import IST, KALEYRA_ID_LIFETIME, Recording
-from sandbox.providers.base import LinkSigner, Provider, s3_error
-from sandbox.server import HttpError, Request, Response, json_response, serve_media, text_response
+from sandbox.providers.base import LinkSigner, Provider, SignedLinks, s3_error
+from sandbox.server import HttpError, Request, Response, json_response, serve_media
 
 API_KEY = "A7f3c9e1b5d24a6f8c0e2b4d6f8a1c3e53"  # 002: alphanumeric, e.g. Axxxxxxxxxxxxx3
 SID = "HXIN1759000071IN"  # 002: e.g. HXXXXXXX071US
@@ -37,23 +36,17 @@ CODE_AUTH, CODE_FORBIDDEN = "RBC201", "RBC203"
 MAX_VALIDITY = 7 * 24 * 60  # minutes: an S3 presigned URL lives at most seven days
 
 
-class Kaleyra(Provider):
+class Kaleyra(SignedLinks, Provider):
     name = "kaleyra"
     prefix = "/kaleyra"
+    report_path = REPORT_PATH
+    report_filename = "kaleyra-voice-report.csv"
+    report_columns = REPORT_COLUMNS
 
     def __init__(self, state: Any) -> None:
         self.signer = LinkSigner(f"kaleyra/{state.dataset.seed}")
         super().__init__(state)
         self._by_key = {self._key(r): r for r in self.data.recordings}
-
-    def reset(self) -> None:
-        self.signer.epoch = 0
-
-    def expire(self, kind: str) -> int:
-        if kind != "expire_links":
-            return 0
-        self.signer.epoch += 1
-        return 1
 
     def media_specs(self) -> list[AudioSpec]:
         cutoff = self.state.utcnow() - KALEYRA_ID_LIFETIME  # expired ids never serve audio
@@ -215,35 +208,22 @@ class Kaleyra(Provider):
 
     # --- the "report with recording details" (a sandbox convenience: Kaleyra has no listing API) ---
 
-    def report(self, req: Request) -> Response | None:
-        if req.path != REPORT_PATH:
-            return None
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(REPORT_COLUMNS)
+    def report_rows(self) -> Iterable[list[Any]]:
         for call in self.data.calls:
             rec = call.recordings[0] if call.recordings else None
-            writer.writerow(
-                [
-                    call.id,
-                    call.from_number,
-                    call.to_number,
-                    call.direction.capitalize(),
-                    _ist(call.start),
-                    _ist(call.end),
-                    round((call.end - call.start).total_seconds()),
-                    call.status,
-                    call.agent or "",
-                    rec.id if rec else "",
-                    round(rec.duration) if rec else "",
-                ]
-            )
-        return text_response(
-            200,
-            out.getvalue(),
-            "text/csv; charset=utf-8",
-            **{"Content-Disposition": 'attachment; filename="kaleyra-voice-report.csv"'},
-        )
+            yield [
+                call.id,
+                call.from_number,
+                call.to_number,
+                call.direction.capitalize(),
+                _ist(call.start),
+                _ist(call.end),
+                round((call.end - call.start).total_seconds()),
+                call.status,
+                call.agent or "",
+                rec.id if rec else "",
+                round(rec.duration) if rec else "",
+            ]
 
     def index_entry(self, base: str) -> dict[str, Any]:
         return {
