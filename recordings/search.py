@@ -9,7 +9,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
 from zoneinfo import ZoneInfo
@@ -653,9 +653,10 @@ def plan_search(search: CallSearch) -> Plan | None:
         for _, _, sources in conditions:
             branches = [branch.filter(source) for branch in branches for source in sources]
         if len(branches) <= MAX_BRANCHES:
-            every = branches[0].values("id").union(*(branch.values("id") for branch in branches[1:]))
+            ids = [branch.order_by().values("id") for branch in branches]
+            every = ids[0].union(*ids[1:])
         else:
-            every = fallback.values("id")
+            every = fallback.order_by().values("id")
         sql, params = every.query.sql_with_params()
         within_every = RawSQL(f"recordings_call.id = ANY(ARRAY({sql}))", params, output_field=BooleanField())  # noqa: S611
         fallback = Call.objects.filter(within_every)
@@ -767,8 +768,8 @@ class Matches:
 
     calls: int
     words: int
-    call_ids: list[int] = field(default_factory=list)
-    transcript_ids: list[int] = field(default_factory=list)
+    call_ids: str = "[]"  # JSON arrays (SQLite)
+    transcript_ids: str = "[]"
 
 
 _TRANSCRIPT_CALLS = (
@@ -779,7 +780,8 @@ _TRANSCRIPT_CALLS = (
 class SqliteFullText:
     """FTS5 tables kept by the triggers of migration 0003: recordings_call_fts (trigram), recordings_transcript_fts.
 
-    The ids found are fetched once and passed back as JSON (json_each), so that no full-text query runs twice.
+    The ids found are collected once, as a JSON array built by SQLite, and passed back (json_each), so that no
+    full-text query runs twice.
     """
 
     def _queries(self, c: TextCondition) -> tuple[str | None, str | None]:
@@ -789,29 +791,28 @@ class SqliteFullText:
             return f"number_digits : {_phrase(c.text)} OR search_text : {_phrase(c.raw)}", None
         return (_phrase(c.text) if c.substring else None), (_phrase(c.text) if c.words else None)
 
-    def _ids(self, sql: str, params: list) -> list[int]:
+    def _found(self, table: str, query: str, limit: int) -> tuple[int, str]:
+        """How many rows of the FTS table match (up to `limit`) and their rowids as a JSON array, built by SQLite."""
+        sql = (
+            f"SELECT count(*), json_group_array(rowid) FROM (SELECT rowid FROM {table} WHERE {table} MATCH %s LIMIT %s)"  # noqa: S608
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(sql, [query, limit])
+            return cursor.fetchone()
 
     def matches(self, c: TextCondition) -> Matches:
         query, words = self._queries(c)
-        call_ids = transcript_ids = []
-        if query:
-            sql = "SELECT rowid FROM recordings_call_fts WHERE recordings_call_fts MATCH %s LIMIT %s"
-            call_ids = self._ids(sql, [query, DRIVING_CAP + 1])
-        if words:
-            sql = "SELECT rowid FROM recordings_transcript_fts WHERE recordings_transcript_fts MATCH %s LIMIT %s"
-            transcript_ids = self._ids(sql, [words, SET_CAP + 1])
-        return Matches(len(call_ids), len(transcript_ids), call_ids, transcript_ids)
+        calls, call_ids = self._found("recordings_call_fts", query, DRIVING_CAP + 1) if query else (0, "[]")
+        found, transcript_ids = self._found("recordings_transcript_fts", words, SET_CAP + 1) if words else (0, "[]")
+        return Matches(calls, found, call_ids, transcript_ids)
 
     def listed(self, c: TextCondition, m: Matches) -> tuple[str, list]:
         """The call is one of those found: the ids of calls and transcripts found drive the query."""
         sql = "SELECT value FROM json_each(%s)"
-        if m.transcript_ids:
+        if m.words:
             sql += " UNION " + _TRANSCRIPT_CALLS.format("t.id IN (SELECT value FROM json_each(%s))")  # noqa: S608
-            return f"recordings_call.id IN ({sql})", [json.dumps(m.call_ids), json.dumps(m.transcript_ids)]
-        return f"recordings_call.id IN ({sql})", [json.dumps(m.call_ids)]
+            return f"recordings_call.id IN ({sql})", [m.call_ids, m.transcript_ids]
+        return f"recordings_call.id IN ({sql})", [m.call_ids]
 
     def row_check(self, c: TextCondition, m: Matches) -> tuple[str, list]:
         """Whether the row matches, tested while an index walks the calls in sort order.
@@ -838,7 +839,7 @@ class SqliteFullText:
             # + keeps SQLite from driving the look-up by the list (a seek per listed id, per row).
             check = "r.call_id = recordings_call.id AND +t.id IN (SELECT value FROM json_each(%s))"
             checks.append("EXISTS (" + _TRANSCRIPT_CALLS.format(check) + ")")
-            params.append(json.dumps(m.transcript_ids))
+            params.append(m.transcript_ids)
         elif m.words:
             check = (
                 "r.call_id = recordings_call.id AND EXISTS (SELECT 1 FROM recordings_transcript_fts"
