@@ -48,6 +48,7 @@ def main() -> None:
         started = time.perf_counter()
         call_command("seed_bench", calls=args.calls, seed=args.seed)
         print(f"seed_bench --calls {args.calls} --seed {args.seed}: {time.perf_counter() - started:.0f} s")
+        settle()
 
     from django.db import connection
     from django.test import Client
@@ -100,6 +101,14 @@ def main() -> None:
     for query in timed:
         print(f"\n-- {float(query['time']) * 1000:.1f} ms: {query['sql'][:2000]}")
         explain(connection, query["sql"])
+
+
+def settle() -> None:
+    """Write out what the load left dirty, so that the measurements do not share the disk with a checkpoint."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT" if connection.vendor == "postgresql" else "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
