@@ -212,3 +212,10 @@ REPORT_UPLOAD_MAX_BYTES = env.int("REPORT_UPLOAD_MAX_BYTES", default=200 * 1024 
 JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=5)
 JOBS_RETRY_BACKOFF = env.float("JOBS_RETRY_BACKOFF", default=2.0)
 JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=600)
+
+# Exports (recordings/services/exports.py): where the ZIPs go, how long they are kept, the most recordings one
+# export may hold, and how often the worker sweeps expired exports away.
+EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(VAR_DIR / "exports")))
+EXPORT_TTL = env.int("EXPORT_TTL", default=7 * 24 * 3600)
+EXPORT_MAX_RECORDINGS = env.int("EXPORT_MAX_RECORDINGS", default=5000)
+EXPORT_SWEEP_INTERVAL = env.int("EXPORT_SWEEP_INTERVAL", default=3600)
