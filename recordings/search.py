@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -294,6 +295,8 @@ class SearchLinks:
     without_invalid: str
     sort: dict[str, str]  # column -> URL sorting by it (toggling the direction when it is the current sort)
     current_sort: str
+    export_query: str = ""  # the search without its page, for the CSV of every result
+    export_params: tuple[tuple[str, str], ...] = ()  # the same as hidden fields of the export form
 
 
 def search_links(form: CallSearchForm, page: SearchPage | None) -> SearchLinks:
@@ -310,6 +313,8 @@ def search_links(form: CallSearchForm, page: SearchPage | None) -> SearchLinks:
             column: form.url(sort=second if current == first else first) for column, (first, second) in toggles.items()
         },
         current_sort=current,
+        export_query=form.querystring(),
+        export_params=tuple(parse_qsl(form.querystring())),
     )
 
 

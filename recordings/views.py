@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import selectors
-from .models import Call, Job
+from .models import Call
 from .search import neighbours
 from .services.playback import call_listeners, unavailable_message
 
@@ -64,9 +64,3 @@ def _result_links(call: Call, params) -> dict:
     link = lambda pk: f"{reverse('call_detail', args=[pk])}?{query}" if pk else ""  # noqa: E731
     return {"results_url": f"{reverse('calls')}?{query}", "previous_url": link(previous_id), "next_url": link(next_id)}
 
-
-@login_required
-@permission_required("recordings.export_recordings", raise_exception=True)
-def export_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.filter(kind=Job.Kind.EXPORT, created_by=request.user)[:50]
-    return render(request, "recordings/export_list.html", {"jobs": jobs})

@@ -78,10 +78,14 @@ Handler = Callable[[Work], Outcome]
 HANDLERS: dict[str, Handler] = {}
 # kind -> hook called with (item, status, message) when an item finishes: the audit row.
 FINISHERS: dict[str, Callable[[JobItem, str, str], None]] = {}
+# kind -> called with a job's id when a dead worker left its items running, for kinds that are not worked item
+# by item (an export writes one archive); filled by services/exports.py.
+RESUMERS: dict[str, Callable[[int], None]] = {}
 
 
-def job_create(*, kind: str, actor, targets: Iterable[Target], params: dict | None = None) -> Job:
-    """Create the job and one item per target, then enqueue the items that have work to do."""
+def job_create(*, kind: str, actor, targets: Iterable[Target], params: dict | None = None, enqueue: bool = True) -> Job:
+    """Create the job and one item per target, then enqueue the items that have work to do (unless the caller
+    works them itself: `enqueue=False`)."""
     from ..tasks import run_job_item
 
     targets = list(targets)
@@ -105,7 +109,7 @@ def job_create(*, kind: str, actor, targets: Iterable[Target], params: dict | No
             _notify_finished(item, item.status, item.message)
     # Enqueued after the commit: an RQ worker may start before this function returns.
     for item in items:
-        if item.status == Status.PENDING:
+        if enqueue and item.status == Status.PENDING:
             run_job_item.enqueue(item.pk)
     job_refresh(job_id=job.pk)
     job.refresh_from_db()
@@ -175,8 +179,13 @@ def job_resume_stale(*, older_than: timedelta | None = None) -> dict[str, int]:
     from ..tasks import run_job_item
 
     cutoff = timezone.now() - (lease() if older_than is None else older_than)
-    stale = JobItem.objects.filter(status=Status.RUNNING, updated_at__lte=cutoff).values_list("pk", "attempts")
+    stale = JobItem.objects.filter(status=Status.RUNNING, updated_at__lte=cutoff)
     resumed = failed = 0
+    whole = set(stale.filter(job__kind__in=list(RESUMERS)).values_list("job_id", "job__kind"))
+    for job_id, kind in whole:
+        RESUMERS[kind](job_id)
+        resumed += 1
+    stale = stale.exclude(job__kind__in=list(RESUMERS)).values_list("pk", "attempts")
     for pk, attempts in list(stale):
         if attempts >= max_attempts():
             item = JobItem.objects.select_related("job").get(pk=pk)

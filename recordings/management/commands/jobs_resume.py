@@ -1,4 +1,5 @@
-"""Put back the job items a dead worker left running (run it before starting workers)."""
+"""Put back the job items a dead worker left running, and schedule the export sweep (run it before starting
+workers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 
 from recordings.services.jobs import job_resume_stale
+from recordings.tasks import schedule_export_sweep
 
 
 class Command(BaseCommand):
@@ -24,3 +26,5 @@ class Command(BaseCommand):
     def handle(self, *args, older_than: float | None, **options) -> None:
         counts = job_resume_stale(older_than=None if older_than is None else timedelta(seconds=older_than))
         self.stdout.write(f"Resumed {counts['resumed']} item(s); failed {counts['failed']}.")
+        if schedule_export_sweep():
+            self.stdout.write("Scheduled the sweep of expired exports.")
