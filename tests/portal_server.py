@@ -1,6 +1,6 @@
-"""A real portal: gunicorn (threaded workers) on a fresh SQLite file, seeded from a sandbox.
+"""A real portal: gunicorn (threaded workers) on a fresh SQLite file, seeded from a sandbox; a db_worker if asked.
 
-Used by end-to-end tests (the `portal_server` fixture) and by the bench scripts.
+Used by end-to-end tests (the `portal_server` fixture, the browser tests) and by the bench scripts.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class PortalProcess:
     def __init__(self, sandbox_url: str, *, workdir: Path | None = None, workers: int = 1, threads: int = 16,
                  extra_env: dict[str, str] | None = None) -> None:  # fmt: skip
         workdir = Path(workdir or tempfile.mkdtemp(prefix="portal-"))
+        self.workdir = workdir
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.database = workdir / "portal.sqlite3"
@@ -58,6 +59,7 @@ class PortalProcess:
             **(extra_env or {}),
         }
         self.process: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -71,18 +73,35 @@ class PortalProcess:
         self.manage("collectstatic", "--noinput", "-v0")
         self.manage("seed_demo")
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.process = subprocess.Popen(
-            [str(gunicorn), "portal.wsgi"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        # The log goes to a file: a pipe nobody reads fills up with the portal's log lines and blocks gunicorn.
+        self.process = self._popen([str(gunicorn), "portal.wsgi"], "gunicorn.log")
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"{self.url}/healthz", timeout=2)
+                requests.get(f"{self.url}/healthz", timeout=5)
                 return self
-            except requests.ConnectionError:
-                assert self.process.poll() is None, self.process.stderr.read().decode()
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its first request is slow
+                assert self.process.poll() is None, self.log("gunicorn.log")
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
+
+    def start_worker(self, interval: float = 0.2) -> subprocess.Popen:
+        """A `db_worker` on the portal's database (exports, admin actions) until stop(); its log in worker.log."""
+        self.worker = self._popen([sys.executable, "manage.py", "db_worker", "--interval", str(interval)], "worker.log")
+        return self.worker
+
+    def _popen(self, command: list[str], log_name: str) -> subprocess.Popen:
+        with open(self.workdir / log_name, "ab") as log:
+            return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self, name: str = "gunicorn.log") -> str:
+        """The last lines of a process's log (gunicorn.log, worker.log), for assertion messages."""
+        path = self.workdir / name
+        return "\n".join(path.read_text(errors="replace").splitlines()[-60:]) if path.exists() else ""
+
+    def shell(self, code: str) -> str:
+        """Run Python in `manage.py shell` against the portal's database; its standard output."""
+        return self.manage("shell", "-c", code)
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
@@ -110,9 +129,14 @@ class PortalProcess:
             return conn.execute(sql, params).fetchall()
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+        for process in (self.worker, self.process):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")

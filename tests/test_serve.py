@@ -46,12 +46,13 @@ def test_gunicorn_serves_the_login_page(tmp_path):
         [str(gunicorn), "portal.wsgi"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+                # The first request imports the whole project: give a loaded machine time for it.
+                response = requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert server.poll() is None, server.stderr.read().decode()
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
