@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -61,11 +63,16 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
+    "csp",
     "recordings",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every response (errors and the lockout page included) carries the policy.
+    "csp.middleware.CSPMiddleware",
+    "recordings.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a lockout flagged during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -120,7 +129,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["recordings.auth.CachedPermissionsBackend"]
+# django-axes first: it refuses a locked-out login before any backend checks the password; it checks no permission.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "recordings.auth.CachedPermissionsBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "calls"
 LOGOUT_REDIRECT_URL = "login"
@@ -186,6 +196,49 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
+# Content Security Policy (django-csp 4): no inline script or style anywhere, the admin included; see docs/security.md.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# Browser features no page of the portal uses (recordings/middleware.py sends it).
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+# Addresses (or networks) of the reverse proxies in front of the portal: from them, and only from them, the client's
+# address is read from X-Forwarded-For (recordings/services/audit.py client_ip), for the audit log and the lockout.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from None
+
+# Login protection (django-axes 8): 5 failures of one username from one address lock that pair out for 15 minutes
+# (each further try while locked out starts the 15 minutes again); a success clears the count. The address is the
+# audit log's (client_ip: REMOTE_ADDR, or X-Forwarded-For from a trusted proxy), never one the client chose.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "recordings.services.audit.client_ip"
+AXES_USERNAME_CALLABLE = "recordings.auth.lockout_username"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# django-axes keeps its failure counts (AccessAttempt) only: logins and lockouts are read in our audit log, so its
+# access log and its admin (whose models no role holds) are off.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
 # Outbound requests to providers.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=30.0)
@@ -197,9 +250,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Credentials, signed links and URL queries are redacted from every line (recordings/logfilters.py).
+    "filters": {"redact_secrets": {"()": "recordings.logfilters.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes tells every login at INFO; its failures and lockouts are WARNINGs (and audit rows).
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # The first sync of an account looks this far back.

@@ -47,3 +47,14 @@ def _permissions_changed(**kwargs) -> None:
         cache.incr(_VERSION_KEY)
     except ValueError:
         cache.set(_VERSION_KEY, 2, timeout=None)
+
+
+def lockout_username(request, credentials: dict | None = None) -> str | None:
+    """The username django-axes counts failures under (settings.AXES_USERNAME_CALLABLE): as typed, cut to the
+    longest username there can be, so any length of input fits its table (255 characters) on every database."""
+    username = (credentials or {}).get("username")
+    if username is None and request is not None:
+        username = getattr(request, "POST", {}).get("username")
+    if username is None:
+        return None
+    return str(username)[: get_user_model()._meta.get_field("username").max_length]

@@ -125,15 +125,46 @@ class ReportUploadForm(forms.Form):
 
     def clean_file(self):
         from django.conf import settings
+        from django.template.defaultfilters import filesizeformat
 
         upload = self.cleaned_data["file"]
-        if upload.size > settings.REPORT_UPLOAD_MAX_BYTES:
-            limit = settings.REPORT_UPLOAD_MAX_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"The file is larger than the {limit} MB limit.")
-        if not upload.name.lower().endswith((".csv", ".txt")):
-            raise forms.ValidationError("Upload the report as a .csv file.")
-        head = upload.read(2048)
+        limit = settings.REPORT_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; reports of up to {filesizeformat(limit)} are accepted."
+            )
+        if not upload.name.lower().endswith(".csv"):
+            raise forms.ValidationError("Upload the report as a .csv file (export it from the provider as CSV).")
+        head = upload.read(SNIFF_BYTES)
         upload.seek(0)
-        if b"\x00" in head:
-            raise forms.ValidationError("This is not a text file; export the report as CSV.")
+        problem = not_csv(head, whole=upload.size <= SNIFF_BYTES)
+        if problem:
+            raise forms.ValidationError(problem)
         return upload
+
+
+SNIFF_BYTES = 64 * 1024
+# What people upload by mistake, by the first bytes of the file.
+_NOT_CSV = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or a ZIP archive",
+    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a compressed (gzip) file",
+}
+
+
+def not_csv(head: bytes, *, whole: bool) -> str:
+    """Why the first bytes of an upload are not a CSV report, or "" when they may be one."""
+    if not head.strip():
+        return "The file is empty."
+    for magic, what in _NOT_CSV.items():
+        if head.startswith(magic):
+            return f"This is {what}, not CSV; export the report from the provider as CSV."
+    if b"\x00" in head:
+        return "This is not a text file; export the report from the provider as CSV."
+    first_line, newline, _ = head.partition(b"\n")
+    if not newline and not whole:
+        return f"The first line is longer than {SNIFF_BYTES // 1024} KB: this is not a CSV report."
+    if b"," not in first_line:
+        return "The first line has no commas: this is not a CSV report with a header line."
+    return ""

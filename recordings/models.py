@@ -221,6 +221,7 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         LOGIN = "login", "Login"
         LOGIN_FAILED = "login_failed", "Login failed"
+        LOCKED_OUT = "locked_out", "Locked out"
         LOGOUT = "logout", "Logout"
         PLAY = "play", "Play"
         DOWNLOAD = "download", "Download"

@@ -63,6 +63,7 @@ SORT_CHOICES = [
     ("-duration", "Longest first"),
     ("duration", "Shortest first"),
 ]
+MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2999, 12, 31)
 DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y", "%Y/%m/%d"]
 _PHONE = re.compile(r"^\+?[\d\s().\-/]+$")
 _UNITS = re.compile(
@@ -116,7 +117,7 @@ class DayField(forms.DateField):
 
     def to_python(self, value) -> date | None:
         try:
-            return super().to_python(value)
+            day = super().to_python(value)
         except forms.ValidationError:
             # The date input cannot show what it cannot parse, so the message repeats it.
             raise forms.ValidationError(
@@ -124,6 +125,14 @@ class DayField(forms.DateField):
                 code="invalid",
                 params={"value": str(value)[:30]},
             ) from None
+        # Far dates would overflow on the way to UTC midnights (year 1 in a zone east of UTC, 31 Dec 9999 + 1 day).
+        if day is not None and not MIN_DAY <= day <= MAX_DAY:
+            raise forms.ValidationError(
+                "Pick a date between %(low)s and %(high)s.",
+                code="out_of_range",
+                params={"low": MIN_DAY.year, "high": MAX_DAY.year},
+            )
+        return day
 
 
 class TranscriptChoiceField(forms.ChoiceField):
@@ -397,13 +406,14 @@ class Cursor:
             sort, value, pk, backwards = json.loads(raw)
         except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError):
             raise ValueError("not a cursor") from None
-        if sort not in SORTS or type(pk) is not int or pk < 1 or backwards not in (0, 1):
+        # Ids and times outside what the database stores would overflow there (a 500), not just match nothing.
+        if sort not in SORTS or type(pk) is not int or not 1 <= pk < 2**63 or backwards not in (0, 1):
             raise ValueError("not a cursor")
         if SORTS[sort].field == "started_at":
             if not isinstance(value, str):
                 raise ValueError("not a cursor")
             value = datetime.fromisoformat(value)
-            if value.tzinfo is None:
+            if value.tzinfo is None or not MIN_DAY.year <= value.year <= MAX_DAY.year:
                 raise ValueError("not a cursor")
         elif value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
             raise ValueError("not a cursor")

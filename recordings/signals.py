@@ -1,7 +1,8 @@
-"""Login and logout write audit rows."""
+"""Login, logout, failed logins and lockouts write audit rows."""
 
 from __future__ import annotations
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -27,4 +28,14 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
         action=AuditEvent.Action.LOGIN_FAILED,
         request=request,
         details={"username": str(credentials.get("username", ""))[:150]},
+    )
+
+
+@receiver(user_locked_out)
+def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs) -> None:
+    # django-axes refused this login: 5 failures of this username from this address (settings.AXES_*).
+    audit_record(
+        action=AuditEvent.Action.LOCKED_OUT,
+        request=request,
+        details={"username": str(username or "")[:150]},
     )

@@ -59,6 +59,8 @@ def parse_range(header: str | None) -> ByteRange | None:
     first, last = match.groups()
     if not first and not last:
         return None
+    if len(first) > 18 or len(last) > 18:
+        return None  # beyond any recording (and beyond what int() parses by default at 4300 digits): ignore it
     if not first:
         return ByteRange(None, int(last))
     start, end = int(first), (int(last) if last else None)

@@ -347,13 +347,20 @@ class Provider:
             body = b""
         finally:
             response.close()
-        detail = self.error_detail(status, body)
+        detail = self.without_credentials(self.error_detail(status, body))
         return self.error_class_for(status, detail)(
             self.error_message(status, detail),
             provider=self.name,
             status=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After")) if status == 429 else None,
         )
+
+    def without_credentials(self, text: str) -> str:
+        """`text` with the account's credential values cut out: a provider may echo what it was sent."""
+        for value in self.credentials.values():
+            if isinstance(value, str) and len(value) >= 4:
+                text = text.replace(value, "<redacted>")
+        return text
 
     def error_detail(self, status: int, body: bytes) -> str:
         """The provider's own words from an error body (override per provider's error format)."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+from ..logfilters import redact_secrets
+
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Strip URLs (signed links carry credentials in their query) and clip provider text."""
-    return _URL.sub("<url>", text or "").strip()[:300]
+    """Strip URLs (signed links carry credentials in their query), named secrets (`password=...`, `Authorization:
+    ...`) and paths' queries, and clip provider text."""
+    return redact_secrets(_URL.sub("<url>", text or "")).strip()[:300]
 
 
 class ProviderError(Exception):
