@@ -9,8 +9,11 @@ from playwright.sync_api import expect
 from .helpers import screenshot
 
 
-def calls(n: int) -> str:
-    return f"{n} call{'' if n == 1 else 's'}"
+def calls(n: int) -> re.Pattern:
+    """The count line for n calls. A count has a time budget of its own (search.COUNT_BUDGET, 20 ms) and says
+    "Many calls" when the database takes longer, which a loaded CI machine sometimes makes it; the rows are
+    checked exactly either way."""
+    return re.compile(rf"^({n} call{'' if n == 1 else 's'}|Many calls)$")
 
 
 def test_it_updates_the_results_as_you_type_and_filter_and_back_restores_the_previous_view(open_as, portal):
