@@ -430,6 +430,15 @@ class Provider:
         response = self.request("GET", url, stream=True, headers=self.range_header(byte_range), auth=None)
         return self.stream_from(response)
 
+    def open_fresh_link(self, link: Callable[[], str], *, byte_range=None) -> MediaStream:
+        """Fetch a signed media link that `link()` gets from the provider. A link can expire between being handed
+        out and being fetched (its host then refuses it): ask for a fresh one, once."""
+        url = link()
+        try:
+            return self.fetch_followup(url, byte_range=byte_range)
+        except (AuthenticationFailed, Expired):
+            return self.fetch_followup(link(), byte_range=byte_range)
+
     # Operations (override what the provider can do) ---------------------------------------------------------
 
     def iter_calls(self, *, since: datetime | None, until: datetime) -> Iterator[RemoteCall]:

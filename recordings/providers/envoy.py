@@ -79,8 +79,8 @@ class Envoy(Provider):
 
     def open_media(self, recording, *, byte_range=None) -> MediaStream:
         # "Get a time-limited playback URL": ask for a fresh one for every play, never store it.
-        link = self.request("GET", self.url(f"calls/{recording.locator.get('call_id', recording.remote_id)}/recording"))
-        return self.fetch_followup(link.json()["url"], byte_range=byte_range)
+        path = f"calls/{recording.locator.get('call_id', recording.remote_id)}/recording"
+        return self.open_fresh_link(lambda: self.request("GET", self.url(path)).json()["url"], byte_range=byte_range)
 
     def test_connection(self) -> str:
         body = self.request("GET", self.url("calls"), params={"page": 1, "page_size": 1}).json()

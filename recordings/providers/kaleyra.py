@@ -107,7 +107,7 @@ class Kaleyra(Provider):
 
     def open_media(self, recording, *, byte_range=None) -> MediaStream:
         # A fresh signed link for every open: links are valid for `validity` minutes only.
-        return self.fetch_followup(self.signed_link(recording), byte_range=byte_range)
+        return self.open_fresh_link(lambda: self.signed_link(recording), byte_range=byte_range)
 
     def test_connection(self) -> str:
         # There is no read-only endpoint: ask for a link to an id that cannot exist; "Invalid Id" proves the

@@ -134,6 +134,28 @@ def test_follow_up_links_are_fresh_for_every_open(make_account, fast_adapter, sa
         assert len(link_requests) == 2, provider
 
 
+@pytest.mark.parametrize("provider", ["envoy", "kaleyra"])
+def test_a_link_that_expires_before_it_is_fetched_is_asked_for_again(provider, make_account, fast_adapter,
+                                                                     sandbox_clean):  # fmt: skip
+    account = make_account(provider)
+    bring_in(account, sandbox_clean)
+    recording = Recording.objects.filter(account=account, status="available").order_by("-started_at").first()
+    expected = fast_adapter(account).open_media(recording)
+    body = b"".join(expected.chunks)
+    expected.close()
+    since = sandbox_clean.last_log_id()
+    sandbox_clean.fault(provider, "expire_links", count=1)  # the next link fetched is refused as expired
+    stream = fast_adapter(account).open_media(recording)
+    assert b"".join(stream.chunks) == body
+    stream.close()
+    refused = [e for e in sandbox_clean.log(provider, since=since) if e["status"] == 403]
+    assert len(refused) == 1, sandbox_clean.log(provider, since=since)
+    # A link refused for good (every fetch) is still reported, after one fresh try.
+    sandbox_clean.fault(provider, "expire_links", count=5)
+    with pytest.raises(AuthenticationFailed):
+        fast_adapter(account).open_media(recording)
+
+
 def test_sync_waits_as_told_by_429_then_succeeds(make_account, fast_adapter, sandbox_clean):
     account = make_account("bandwidth")
     sandbox_clean.fault("bandwidth", "status", status=429, count=1, retry_after=1)
