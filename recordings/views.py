@@ -63,4 +63,3 @@ def _result_links(call: Call, params) -> dict:
     previous_id, next_id = neighbours(call, params)
     link = lambda pk: f"{reverse('call_detail', args=[pk])}?{query}" if pk else ""  # noqa: E731
     return {"results_url": f"{reverse('calls')}?{query}", "previous_url": link(previous_id), "next_url": link(next_id)}
-
