@@ -141,7 +141,7 @@ def test_a_file_that_keeps_failing_mid_way_leaves_nothing_of_it_in_the_archive(d
 def test_remote_ids_cannot_escape_the_archive_and_cells_cannot_become_formulas(demo, clients, run_tasks):
     recording = short_recordings(demo["bandwidth"], 1)[0]
     call = recording.call
-    call.remote_id = "../../etc/passwd\u202e\u0000gpj.exe"
+    call.remote_id = "../../etc/passwd\u202e\x07gpj.exe"  # (PostgreSQL text cannot hold NUL at all)
     call.agent = '=HYPERLINK("http://evil","x")'
     call.campaign = "+cmd|' /C calc'!A0"
     call.from_number = "@SUM(1+1)"
@@ -151,7 +151,7 @@ def test_remote_ids_cannot_escape_the_archive_and_cells_cannot_become_formulas(d
     archive = download(clients["exporter"], job)
     for name in archive.namelist():
         assert not name.startswith("/") and ".." not in name.split("/") and "\\" not in name
-        assert name.isascii() and "\u202e" not in name and "\x00" not in name
+        assert name.isascii() and name.isprintable()
     raw = archive.read("manifest.csv").decode("utf-8-sig")
     row = next(csv.DictReader(io.StringIO(raw)))
     assert row["agent"] == '\'=HYPERLINK("http://evil","x")'
