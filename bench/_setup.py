@@ -37,6 +37,15 @@ def django_on_fresh_database(*, label: str) -> str:
     return f"{connection.vendor} ({connection.settings_dict['NAME']})"
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class SandboxProcess:
     """`python -m sandbox` in its own process (its own core, as `make run` starts it)."""
 
@@ -68,6 +77,10 @@ class SandboxProcess:
 
     def provider(self, name: str) -> dict:
         return self.index["providers"][name]
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the sandbox process has used (user + system), or None where /proc is not there."""
+        return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

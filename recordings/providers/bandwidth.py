@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import requests
 
@@ -21,8 +22,11 @@ from .parsing import normalize_number, parse_iso_duration, parse_timestamp
 
 # "The list is capped at 1000 entries" (listAccountCallRecordings): a full answer means "maybe more".
 LIST_CAP = 1000
-# Windows are halved until under the cap; below this a window cannot be split further.
+# Windows are narrowed until under the cap; below this a window cannot be split further.
 MIN_WINDOW = timedelta(seconds=1)
+# Windows are sized from the density seen so far to hold about this many recordings: room under the cap for a
+# busier stretch, so that few answers are thrown away.
+TARGET = 800
 
 # README: status processing|partial|complete|deleted|error; tolerate unknown values.
 STATUS_MAP = {
@@ -74,17 +78,23 @@ class Bandwidth(Provider):
         return self.request("GET", self.url(f"{self.account_path}/recordings"), params=params).json()
 
     def iter_windows(self, start: datetime, end: datetime) -> Iterator[list[dict]]:
-        """Every recording in [start, end), splitting windows that hit the 1000 cap (no paging exists)."""
-        pending = [(start, end)]
-        while pending:
-            window_start, window_end = pending.pop()
-            items = self.list_window(window_start, window_end)
-            if len(items) >= LIST_CAP and window_end - window_start > MIN_WINDOW:
-                middle = window_start + (window_end - window_start) / 2
-                # Later half first on the stack's bottom: windows come out oldest first.
-                pending.extend([(middle, window_end), (window_start, middle)])
+        """Every recording in [start, end), oldest window first, in windows answered under the 1000 cap.
+
+        There is no paging: a full answer may be missing recordings, so its window is narrowed and asked again.
+        Each next window is sized from the density just seen, aiming at TARGET recordings (halving blindly threw
+        away most answers on a busy day). Only answers under the cap are ever used, whatever the order of a full one.
+        """
+        width = end - start
+        while start < end:
+            stop = min(end, start + width)
+            items = self.list_window(start, stop)
+            if len(items) >= LIST_CAP and stop - start > MIN_WINDOW:
+                width = max(MIN_WINDOW, _narrower(items, start, stop))
                 continue
             yield items
+            # At most 4 times wider than a window that held few or none: the density may change fast.
+            width = max(MIN_WINDOW, (stop - start) * min(4.0, TARGET / max(len(items), 1)))
+            start = stop
 
     def iter_calls(self, *, since: datetime | None, until: datetime) -> Iterator[RemoteCall]:
         start = since or until - timedelta(days=365)
@@ -177,6 +187,31 @@ class Bandwidth(Provider):
         segments.sort(key=lambda s: (s.start is None, s.start or 0))
         text = "\n".join(t.get("text", "") for t in data.get("transcripts") or [] if t.get("text"))
         return RemoteTranscript(status="available", text=text, segments=segments)
+
+
+def _narrower(items: list[dict], start: datetime, stop: datetime) -> timedelta:
+    """A width for a window that came back full: half of it, or less where the answer shows where to cut.
+
+    An answer in start order is taken to hold the window's earliest recordings (the sandbox lists so; the API
+    documents no order): its TARGET-th start is where a window of about TARGET recordings ends. Whatever the
+    answer, only an answer under the cap is ever used, so a wrong guess costs a request, never a recording.
+    """
+    half = (stop - start) / 2
+    times = [_start_time(item) for item in items]
+    if any(t is None or not start <= t < stop for t in times) or len(times) <= TARGET:
+        return half
+    in_order = all(a <= b for a, b in pairwise(times))
+    cut = sorted(times)[TARGET] - start
+    if cut <= timedelta(0):
+        return half
+    return cut if in_order else min(cut, half)
+
+
+def _start_time(item: dict) -> datetime | None:
+    try:
+        return parse_timestamp(item.get("startTime"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _iso(moment: datetime) -> str:

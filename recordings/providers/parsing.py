@@ -17,14 +17,16 @@ def parse_iso_duration(value: str | None) -> float | None:
     if not value:
         return None
     match = _ISO_DURATION.match(value.strip())
-    if not match or not any(match.groupdict().values()):
+    if match is None:
         return None
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    days, hours, minutes, seconds = match.groups()
+    if days is None and hours is None and minutes is None and seconds is None:
+        return None
     return round(
-        parts.get("days", 0) * 86400
-        + parts.get("hours", 0) * 3600
-        + parts.get("minutes", 0) * 60
-        + parts.get("seconds", 0),
+        (float(days) * 86400 if days else 0)
+        + (float(hours) * 3600 if hours else 0)
+        + (float(minutes) * 60 if minutes else 0)
+        + (float(seconds) if seconds else 0),
         3,
     )
 
@@ -52,10 +54,11 @@ def parse_timestamp(value: str | None) -> datetime | None:
     """An ISO-8601 timestamp from an API (`Z` allowed) -> aware UTC datetime."""
     if not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
+    parsed = datetime.fromisoformat(value.strip())  # Python 3.11 reads `Z` and every offset form
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
@@ -103,10 +106,14 @@ def normalize_number(value: str | None) -> str:
     if not value:
         return ""
     text = str(value).strip()
+    # Most numbers from APIs are E.164 already, with nothing to take out (isdecimal is what the regex \d keeps).
+    plus = text[:1] == "+"
+    if (text[1:] if plus else text).isdecimal():
+        return text[:21] if plus else text[:20]
     digits = re.sub(r"\D", "", text)
     if not digits:
         return text[:40]
-    return ("+" if text.startswith("+") else "") + digits[:20]
+    return ("+" if plus else "") + digits[:20]
 
 
 def parse_direction(value: str | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 
@@ -38,7 +38,7 @@ class Truto(Provider):
         # "integrated_account_id ... required" on every call.
         return {"integrated_account_id": self.option("integrated_account_id")}
 
-    def iter_pages(self, resource: str) -> Iterator[dict]:
+    def iter_pages(self, resource: str) -> Iterator[list[dict]]:
         """Follow `next_cursor` until it is empty (README: `{result, next_cursor}` pages)."""
         cursor = None
         while True:
@@ -46,22 +46,51 @@ class Truto(Provider):
             if cursor:
                 params["next_cursor"] = cursor
             page = self.request("GET", self.url(resource), params=params).json()
-            yield from page.get("result") or []
+            yield page.get("result") or []
             cursor = page.get("next_cursor")
             if not cursor:
                 return
 
     def iter_calls(self, *, since: datetime | None, until: datetime) -> Iterator[RemoteCall]:
         # No time filter is documented: list everything, keep what falls in the window.
-        calls = {item["id"]: item for item in self.iter_pages("calls")}
-        grouped: dict[str, list[dict]] = {}
-        for item in self.iter_pages("recordings"):
-            grouped.setdefault(item.get("call_id") or item["id"], []).append(item)
-        # Every call, with or without recordings; recordings whose call is not listed still make a call.
-        for call_id in dict.fromkeys([*calls, *grouped]):
-            remote = self.parse_call(call_id, calls.get(call_id, {}), grouped.get(call_id, []))
+        calls: dict[str, dict] = {}
+        given: set[str] = set()
+        waiting: dict[str, list[dict]] = {}
+
+        def ready(call_id: str, items: list[dict]) -> Iterator[RemoteCall]:
+            given.add(call_id)
+            remote = self.parse_call(call_id, calls[call_id], items)
             if since is None or remote.started_at >= since:
                 yield remote
+
+        # Calls and recordings are listed a page of each in turn, and a recording is given, with its call, as soon
+        # as both are known (the sync merges a call given in parts, its times spanning them all): storing then
+        # overlaps listing. A recording waits for its call; a call without a time of its own starts at its earliest
+        # recording, so its recordings all wait to the end, as do those whose call is never listed.
+        listings = {"calls": self.iter_pages("calls"), "recordings": self.iter_pages("recordings")}
+        while listings:
+            for resource, pages in list(listings.items()):
+                page = next(pages, None)
+                if page is None:
+                    del listings[resource]
+                elif resource == "calls":
+                    for item in page:
+                        calls[item["id"]] = item
+                        if item.get("created_at") and item["id"] in waiting:
+                            yield from ready(item["id"], waiting.pop(item["id"]))
+                else:
+                    for item in page:
+                        call_id = item.get("call_id") or item["id"]
+                        if calls.get(call_id, {}).get("created_at"):
+                            yield from ready(call_id, [item])
+                        else:
+                            waiting.setdefault(call_id, []).append(item)
+        # Then every call without recordings, and the calls whose recordings waited.
+        for call_id in dict.fromkeys([*calls, *waiting]):
+            if call_id not in given:
+                remote = self.parse_call(call_id, calls.get(call_id, {}), waiting.get(call_id, []))
+                if since is None or remote.started_at >= since:
+                    yield remote
 
     def parse_call(self, call_id: str, call: dict, recordings: list[dict]) -> RemoteCall:
         parsed = [self.parse_recording(item) for item in recordings]
@@ -113,7 +142,5 @@ class Truto(Provider):
         return f"Connected to Truto: integrated account answers ({len(page.get('result') or [])} call(s) on page 1)."
 
 
-def _dur(recording: RemoteRecording):
-    from datetime import timedelta
-
+def _dur(recording: RemoteRecording) -> timedelta:
     return timedelta(seconds=recording.duration or 0)

@@ -61,37 +61,51 @@ def account_sync(
     return upserter.counts
 
 
-def prefetched(items: Iterator[T], *, ahead: int = 2000) -> Iterator[T]:
-    """Run `items` in a thread, up to `ahead` items ahead: the next pages download while a batch is written."""
+def prefetched(items: Iterator[T], *, ahead: int = 5000, chunk: int = 100) -> Iterator[T]:
+    """Run `items` in a thread, up to `ahead` items ahead: the next pages download while a batch is written.
+
+    Items cross in lists of up to `chunk` (a lock and a wake-up per list, not per item); the batch being written
+    is 1000 calls, so a list held back until the next page arrives delays nothing.
+    """
     done = object()
-    queue: Queue = Queue(maxsize=ahead)
+    queue: Queue = Queue(maxsize=max(1, ahead // chunk))
     stop = threading.Event()
 
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(value, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def produce() -> None:
+        pending: list = []
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            queue.put(exc)
+                pending.append(item)
+                if len(pending) >= chunk:
+                    if not put(pending):
+                        return
+                    pending = []
+        except BaseException as exc:  # handed to the consumer, raised there, after what arrived before it
+            if not pending or put(pending):
+                put(exc)
+            return
+        if not pending or put(pending):
+            put(done)
 
     thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
     thread.start()
     try:
         while True:
-            item = queue.get()
-            if item is done:
+            got = queue.get()
+            if got is done:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
     finally:
         stop.set()
         thread.join(timeout=5)
