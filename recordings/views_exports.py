@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
-from .csvsafe import safe_cell
+from .csvsafe import csv_lines
 from .models import AuditEvent, Job, JobItem, ProviderAccount
 from .search import CallSearchForm, Cursor, display_zone, search_calls
 from .services.audit import audit_record
@@ -117,11 +116,6 @@ CSV_COLUMNS = [
 ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_safe
 @login_required
 @permission_required("recordings.export_recordings", raise_exception=True)
@@ -136,20 +130,19 @@ def results_csv(request: HttpRequest) -> HttpResponse:
     audit_record(action=AuditEvent.Action.EXPORT, request=request,
                  details={"format": "csv", "selection": form.querystring()[:300]})  # fmt: skip
 
-    def rows() -> Iterator[str]:
-        writer = csv.writer(_Echo())
-        yield "\ufeff" + writer.writerow([name for name, _ in CSV_COLUMNS])
+    def rows() -> Iterator[list]:
+        yield [name for name, _ in CSV_COLUMNS]
         cursor = None
         with timezone.override(zone):
             while True:
                 page = search_calls(search=search, cursor=cursor, page_size=500)
                 for call in _with_accounts(page.calls):
-                    yield writer.writerow([safe_cell(value(call)) for _, value in CSV_COLUMNS])
+                    yield [value(call) for _, value in CSV_COLUMNS]
                 if not page.next_cursor:
                     return
                 cursor = Cursor.decode(page.next_cursor)
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime(timezone.now(), zone).strftime("%Y-%m-%d_%H%M")
     response["Content-Disposition"] = content_disposition_header(True, f"calls_{stamp}.csv")
     response["Cache-Control"] = "private, no-store"

@@ -13,9 +13,7 @@ the archive item `running`; `jobs_resume` hands such jobs back to `export_build`
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -29,7 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
 
-from ..csvsafe import safe_cell
+from ..csvsafe import csv_lines
 from ..models import AuditEvent, Call, Job, JobItem, Recording
 from ..providers import BACKGROUND, adapter_for
 from ..providers.errors import ProviderError
@@ -418,13 +416,8 @@ def _manifest_row(recording: Recording, entry: Entry, exported_by: str) -> dict:
 
 def csv_bytes(columns: list[str], rows: Iterable[dict]) -> bytes:
     """A CSV (UTF-8 with BOM, so spreadsheets read accents) whose cells cannot become formulas."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([safe_cell(row.get(column, "")) for column in columns])
-    return buffer.getvalue().encode("utf-8")
+    lines = csv_lines([columns, *([row.get(column, "") for column in columns] for row in rows)])
+    return "".join(lines).encode("utf-8")
 
 
 def _documents(job: Job, entries, errors: list[dict], exported_by: str) -> Iterator[tuple[str, bytes]]:
