@@ -78,7 +78,8 @@ class Envoy(Provider):
         )
 
     def open_media(self, recording, *, byte_range=None) -> MediaStream:
-        # "Get a time-limited playback URL": ask for a fresh one for every play, never store it.
+        # "Get a time-limited playback URL" (Envoy's API reference, ../shared/providers/001_*.txt: `expires_at`, "When
+        # the playback URL expires"): ask for a fresh one for every play, never store it.
         path = f"calls/{recording.locator.get('call_id', recording.remote_id)}/recording"
         return self.open_fresh_link(lambda: self.request("GET", self.url(path)).json()["url"], byte_range=byte_range)
 

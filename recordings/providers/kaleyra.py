@@ -106,7 +106,8 @@ class Kaleyra(Provider):
         return super().error_class_for(status, detail)
 
     def open_media(self, recording, *, byte_range=None) -> MediaStream:
-        # A fresh signed link for every open: links are valid for `validity` minutes only.
+        # A fresh signed link for every open: links are valid for `validity` minutes only (Kaleyra's recordings API,
+        # ../shared/providers/002_*.txt, "Resource validity in minutes ... default 5"), so one may lapse before use.
         return self.open_fresh_link(lambda: self.signed_link(recording), byte_range=byte_range)
 
     def test_connection(self) -> str:
