@@ -131,6 +131,7 @@ def explain(connection, sql: str) -> None:
 def combinations() -> dict[str, dict[str, str]]:
     """Filter combinations with values taken from the seeded calls (seed_bench's vocabulary)."""
     from recordings.models import Call, ProviderAccount, Transcript
+    from recordings.providers import PROVIDER_CHOICES
 
     newest = Call.objects.order_by("-started_at", "-id").first()
     older = Call.objects.order_by("-started_at", "-id")[5000]
@@ -142,6 +143,19 @@ def combinations() -> dict[str, dict[str, str]]:
     national = f"({customer[2:5]}) {customer[5:8]}-{customer[8:]}" if customer.startswith("+1") else customer
     # Each seeded transcript ends with a reference code: a word said in a handful of calls.
     reference = Transcript.objects.order_by("id")[1000].text.rsplit("reference is ", 1)[1].split(".")[0]
+    # Another common surname, and a campaign word that only some providers use (no transcript says it either).
+    second, second_absent = next(
+        (name, provider) for c in Call.objects.order_by("-id")[:2000]
+        if (name := c.agent.split()[-1].lower()) != surname
+        for provider, _ in PROVIDER_CHOICES
+        if not Call.objects.filter(provider=provider, search_text__contains=name).exists()
+    )  # fmt: skip
+    word = next(
+        w for c in Call.objects.exclude(provider=newest.provider).order_by("-id")[:500]
+        for w in c.campaign.lower().split()
+        if len(w) >= 5 and not Call.objects.filter(provider=newest.provider, search_text__contains=w).exists()
+        and not Transcript.objects.filter(text__icontains=w).exists()
+    )  # fmt: skip
     return {
         "none": {},
         "provider": {"provider": "envoy"},
@@ -181,7 +195,29 @@ def combinations() -> dict[str, dict[str, str]]:
             "campaign": newest.campaign,
             "date_from": (day - _days(7)).isoformat(),
         },
+        # The same class as "q surname + other provider", other values: a common term that the other filters
+        # exclude (chosen from the data: no call matches both), and two common terms that seldom meet.
+        "q 2nd surname + direction + other provider": {
+            "q": second,
+            "direction": "inbound",
+            "provider": second_absent,
+        },
+        "q campaign word + other account": {
+            "q": word,
+            "account": str(absent(ProviderAccount.objects.values_list("pk", flat=True), "account_id", word)),
+        },
+        "q surname + campaign word": {"q": f"{surname} {word}"},
     }
+
+
+def absent(values, field: str, term: str):
+    """The first of `values` whose calls never contain `term` (agent, campaign or remote id)."""
+    from recordings.models import Call
+
+    for value in values:
+        if not Call.objects.filter(**{field: value, "search_text__contains": term}).exists():
+            return value
+    raise RuntimeError(f"every {field} has calls matching {term!r}")
 
 
 def other_provider(provider: str) -> str:

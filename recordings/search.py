@@ -47,6 +47,15 @@ SET_CAP = 30_000
 WALK_BUDGET = 0.04
 # The PostgreSQL fallback splits the free-text conditions into at most this many UNION parts.
 MAX_BRANCHES = 4
+# Before walking, a sample of a common condition's matches (PROBE_SAMPLE of each index, nearest the start of the
+# sort order) is checked against the other filters. If none passes and the other filters keep more than
+# LARGE_FILTER calls (counted through an index, capped, within PROBE_BUDGET), the walk would read a long way for
+# few results, so the full-text index drives the query from the start (docs/search.md, "Plans").
+PROBE_SAMPLE = 100
+LARGE_FILTER = 20_000
+PROBE_BUDGET = 0.005
+# SQLite: the filter columns keyed by call id (migration 0005), which the fallback reads instead of the call rows.
+FILTERS_BY_ID = "call_filters_by_id_idx"
 # PostgreSQL's statistics see a pattern in at least this share of the calls.
 COMMON_SHARE = 0.05
 # A duration range with at most this many calls is read through its index, then sorted (SQLite).
@@ -570,11 +579,14 @@ class Plan:
     queryset: QuerySet[Call]
     counting: QuerySet[Call]  # the same calls, for a count (which has no order to keep)
     fallback: QuerySet[Call] | None = None
+    walk: bool = True  # False: the probe found the walk hopeless, the fallback runs straight away
 
     def run(self, work):
-        """work(the queryset), or work(the fallback) if that takes longer than WALK_BUDGET."""
+        """work(the queryset), or work(the fallback) if that takes longer than WALK_BUDGET (or is not worth trying)."""
         if self.fallback is None:
             return work(self.queryset)
+        if not self.walk:
+            return work(self.fallback)
         done, result = within(WALK_BUDGET, lambda: work(self.queryset))
         return result if done else work(self.fallback)
 
@@ -602,7 +614,7 @@ def plan_search(search: CallSearch) -> Plan | None:
         and in_range.order_by()[: NARROW_RANGE + 1].count() <= NARROW_RANGE
     )  # fmt: skip
 
-    def structured(*, coarse_index: bool) -> QuerySet[Call]:
+    def structured(*, coarse_index: bool, dates: bool = True) -> QuerySet[Call]:
         coarse = _indexed if coarse_index else _not_indexed
         queryset = Call.objects.all()
         if search.provider:
@@ -617,9 +629,9 @@ def plan_search(search: CallSearch) -> Plan | None:
             queryset = queryset.alias(agent_ci=Lower("agent")).filter(agent_ci=Lower(Value(search.agent)))
         if search.campaign:
             queryset = queryset.alias(campaign_ci=Lower("campaign")).filter(campaign_ci=Lower(Value(search.campaign)))
-        if search.started_from is not None:
+        if dates and search.started_from is not None:
             queryset = queryset.filter(started_at__gte=search.started_from)
-        if search.started_before is not None:
+        if dates and search.started_before is not None:
             queryset = queryset.filter(started_at__lt=search.started_before)
         if narrow:  # its ids, from its index, drive the query
             queryset = queryset.filter(id__in=in_range.values("id"))
@@ -636,6 +648,7 @@ def plan_search(search: CallSearch) -> Plan | None:
     # Per condition: its filter in `queryset`, its filter driven by the full-text index, and (PostgreSQL) one
     # plain predicate per index that matched, whose OR is the condition.
     conditions: list[tuple[Expression, Q, list[Expression]]] = []
+    samples: list[tuple[int, RawSQL]] = []  # (index in conditions, a sample of the matches) of the common ones
     dense = False
     for condition in text_conditions(search):
         matches = fulltext.matches(condition)
@@ -649,6 +662,9 @@ def plan_search(search: CallSearch) -> Plan | None:
         check = RawSQL(*fulltext.row_check(condition, matches), output_field=BooleanField())  # noqa: S611
         driven = Q(id__in=RawSQL(*fulltext.driving(condition, matches)))  # noqa: S611
         sources = [RawSQL(*source, output_field=BooleanField()) for source in fulltext.sources(condition, matches)]  # noqa: S611
+        newest = search.sort != "started"
+        sample = RawSQL(*fulltext.sample(condition, matches, newest=newest), output_field=BooleanField())  # noqa: S611
+        samples.append((len(conditions), sample))
         conditions.append((check, driven, sources))
     counting = structured(coarse_index=True)  # a count has no order to keep: any index will do
     for check, _, _ in conditions:
@@ -659,7 +675,13 @@ def plan_search(search: CallSearch) -> Plan | None:
     fallback = structured(coarse_index=not sqlite)
     for _, driven, _ in conditions:
         fallback = fallback.filter(driven)
-    if not sqlite:
+    if sqlite:
+        # Each id the full-text index found is checked against the other filters in an index of just those
+        # columns keyed by id (migration 0005): a fraction of the pages the call rows would take.
+        sql, params = fallback.order_by().values("id").query.sql_with_params()
+        sql = sql.replace('FROM "recordings_call"', f'FROM "recordings_call" INDEXED BY {FILTERS_BY_ID}', 1)
+        fallback = Call.objects.filter(RawSQL(f"recordings_call.id IN ({sql})", params, output_field=BooleanField()))  # noqa: S611
+    else:
         # PostgreSQL plans a LIMIT query hoping to stop early, which is the walk that just ran out of time: plan
         # the whole set of matches without the LIMIT, computed once (ARRAY() is an InitPlan), then sort that.
         # As a UNION of plain predicates (one per index that matched), each part can AND its bitmaps with the
@@ -675,7 +697,34 @@ def plan_search(search: CallSearch) -> Plan | None:
         sql, params = every.query.sql_with_params()
         within_every = RawSQL(f"recordings_call.id = ANY(ARRAY({sql}))", params, output_field=BooleanField())  # noqa: S611
         fallback = Call.objects.filter(within_every)
-    return Plan(queryset, counting, fallback)
+    others = structured(coarse_index=not sqlite, dates=False)  # dates follow the ids: a sample would mislead
+    checks = [check for check, _, _ in conditions]
+    walk = not walk_hopeless(others, structured(coarse_index=True), checks, samples)
+    return Plan(queryset, counting, fallback, walk=walk)
+
+
+def walk_hopeless(
+    others: QuerySet[Call], filtered: QuerySet[Call], checks: list[Expression], samples: list[tuple[int, RawSQL]]
+) -> bool:
+    """Whether walking the calls in sort order, checking each for the common free-text conditions, would read a long
+    way: no call of a sample of some common condition's matches meets the other filters (`others`: the structured
+    filters except dates, then the other conditions' checks), and the calls of the structured filters (`filtered`)
+    are more than LARGE_FILTER. One query per common condition (a look-up per sampled id, stopping at the first that
+    passes), plus the capped count; then the full-text index drives the query instead.
+    """
+    if len(checks) == 1 and not others.query.where:
+        return False  # nothing else to meet: the walk finds a common condition's matches at once
+    for index, sample in samples:
+        probe = others.filter(sample)
+        for other, check in enumerate(checks):
+            if other != index:
+                probe = probe.filter(check)
+        if not probe.exists():
+            break
+    else:
+        return False
+    done, count = within(PROBE_BUDGET, lambda: filtered.order_by()[: LARGE_FILTER + 1].count())
+    return not done or count > LARGE_FILTER
 
 
 _LOOKUPS = {"=": "exact", ">=": "gte", "<=": "lte"}
@@ -868,6 +917,26 @@ class SqliteFullText:
         """Not needed: SQLite's fallback is driven by the full-text index."""
         return []
 
+    def sample(self, c: TextCondition, m: Matches, *, newest: bool) -> tuple[str, list]:
+        """The call is one of PROBE_SAMPLE matches of each index, the newest ids (or the oldest) first."""
+        query, words = self._queries(c)
+        direction = "DESC" if newest else "ASC"
+        parts, params = [], []
+        if m.calls:
+            parts.append(
+                "SELECT * FROM (SELECT rowid FROM recordings_call_fts WHERE recordings_call_fts MATCH %s"  # noqa: S608
+                f" ORDER BY rowid {direction} LIMIT %s)"
+            )
+            params += [query, PROBE_SAMPLE]
+        if m.words:
+            found = (
+                "t.id IN (SELECT rowid FROM recordings_transcript_fts WHERE recordings_transcript_fts MATCH %s"  # noqa: S608
+                f" ORDER BY rowid {direction} LIMIT %s)"
+            )
+            parts.append(_TRANSCRIPT_CALLS.format(found))
+            params += [words, PROBE_SAMPLE]
+        return f"recordings_call.id IN ({' UNION '.join(parts)})", params
+
     def driving(self, c: TextCondition, m: Matches) -> tuple[str, list]:
         """The ids of calls matched, straight from the full-text indexes that matched anything."""
         query, words = self._queries(c)
@@ -956,6 +1025,19 @@ class PostgresFullText:
             sql = f"recordings_call.id IN (SELECT s.call_id FROM recordings_transcript_search s WHERE {self.WORDS})"  # noqa: S608
             sources.append((sql, [c.text]))
         return sources
+
+    def sample(self, c: TextCondition, m: Matches, *, newest: bool) -> tuple[str, list]:
+        """The call is one of PROBE_SAMPLE matches of each index (in the order the index finds them: no sort of
+        every match), computed first (ARRAY() is an InitPlan), so that each sampled call is one look-up."""
+        parts, params = [], []
+        if m.calls:
+            predicate, predicate_params = self._call_predicate(c, "c")
+            parts.append(f"(SELECT c.id FROM recordings_call c WHERE {predicate} LIMIT %s)")  # noqa: S608
+            params += [*predicate_params, PROBE_SAMPLE]
+        if m.words:
+            parts.append(f"(SELECT s.call_id FROM recordings_transcript_search s WHERE {self.WORDS} LIMIT %s)")  # noqa: S608
+            params += [c.text, PROBE_SAMPLE]
+        return f"recordings_call.id = ANY(ARRAY({' UNION ALL '.join(parts)}))", params
 
     def row_check(self, c: TextCondition, m: Matches) -> tuple[str, list]:
         checks, params = [], []
