@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -19,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import SandboxProcess
+from bench._setup import SandboxProcess, process_cpu_seconds
 from tests.portal_server import PortalProcess
 
 MB = 1024 * 1024
@@ -50,9 +52,10 @@ class Direct:
         self.sandbox = sandbox
         self.session = requests.Session()
 
-    def bandwidth_media(self, call_id: str, rec_id: str, headers=None, stream=False) -> requests.Response:
+    def bandwidth_media(self, call_id: str, rec_id: str, headers=None, stream=False, base=None) -> requests.Response:
         entry = self.sandbox.provider("bandwidth")
-        url = f"{entry['base_url']}/accounts/{entry['options']['account_id']}/calls/{call_id}/recordings/{rec_id}/media"
+        base = base or entry["base_url"]
+        url = f"{base}/accounts/{entry['options']['account_id']}/calls/{call_id}/recordings/{rec_id}/media"
         creds = entry["credentials"]
         return self.session.get(url, auth=(creds["username"], creds["password"]), headers=headers or {},
                                 stream=stream, timeout=60)  # fmt: skip
@@ -133,12 +136,42 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
 
     # 1. Throughput and memory: the 1 GB recording, direct and through the portal, alternately.
     (worker,) = portal.worker_pids()
-    results = {"direct": [], "portal": []}
+    results = {"direct": [], "portal": [], "bare relay": []}
+    # CPU-s per GB of each process (the cores, not the wire, are what bounds a loopback run): the sum over both runs.
+    cpu = {"direct": {"client": 0.0, "sandbox": 0.0}, "portal": {"client": 0.0, "sandbox": 0.0, "worker": 0.0},
+           "bare relay": {"client": 0.0, "sandbox": 0.0, "relay": 0.0}}  # fmt: skip
+    moved = dict.fromkeys(results, 0)
+    # The control: a bare splice relay (bench/_relay.py) in front of the sandbox, no HTTP or Django: the most any
+    # relay can do on this machine, the same 3 processes on the same cores.
+    relay = subprocess.Popen([sys.executable, str(Path(__file__).parent / "_relay.py"), "127.0.0.1",
+                              str(urlsplit(sandbox.url).port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    relay_url = f"http://127.0.0.1:{relay.stdout.readline().strip()}"
+    relay_base = sandbox.provider("bandwidth")["base_url"].replace(sandbox.url, relay_url)
+
+    def cpu_now() -> dict[str, float]:
+        return {"client": time.process_time(), "sandbox": sandbox.cpu_seconds() or 0.0,
+                "worker": process_cpu_seconds(worker) or 0.0,
+                "relay": process_cpu_seconds(relay.pid) or 0.0}  # fmt: skip
+
+    def add_cpu(name: str, before: dict[str, float], size: int) -> None:
+        after = cpu_now()
+        for process in cpu[name]:
+            cpu[name][process] += after[process] - before[process]
+        moved[name] += size
+
     peak_growth = 0
     for _ in range(2):
+        before = cpu_now()
         with direct.bandwidth_media(big["call_id"], big["recording_id"], stream=True) as r:
             t = timed(lambda r=r: drain(r))
             results["direct"].append(int(r.headers["Content-Length"]) / t / MB)
+        add_cpu("direct", before, int(r.headers["Content-Length"]))
+        before = cpu_now()
+        with direct.bandwidth_media(big["call_id"], big["recording_id"], stream=True, base=relay_base) as r:
+            r.raise_for_status()
+            t = timed(lambda r=r: drain(r))
+            results["bare relay"].append(int(r.headers["Content-Length"]) / t / MB)
+        add_cpu("bare relay", before, int(r.headers["Content-Length"]))
         baseline = rss_kb(worker)
         peak = [baseline]
         done = threading.Event()
@@ -150,16 +183,26 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
+        before = cpu_now()
         with session.get(audio.format(big_pk), stream=True, timeout=60) as r:
             size = int(r.headers["Content-Length"])
             t = timed(lambda r=r: drain(r))
             results["portal"].append(size / t / MB)
+        add_cpu("portal", before, size)
         done.set()
         sampler.join()
         peak_growth = max(peak_growth, (peak[0] - baseline) / 1024)
-    d, p = max(results["direct"]), max(results["portal"])
+    relay.terminate()
+    relay.wait(timeout=10)
+    d, p, b = max(results["direct"]), max(results["portal"]), max(results["bare relay"])
     print(f"throughput, {size / MB:.0f} MB recording: direct {d:.0f} MB/s, portal {p:.0f} MB/s, ratio {p / d:.2f} "
           f"(budget >= 0.9)")  # fmt: skip
+    print(f"  control: a bare splice relay (bench/_relay.py) {b:.0f} MB/s, ratio {b / d:.2f}; "
+          f"the portal against it {p / b:.2f}")  # fmt: skip
+    for name in results:
+        gigabytes = moved[name] / 1024**3
+        per_gb = ", ".join(f"{process} {seconds / gigabytes:.2f}" for process, seconds in cpu[name].items())
+        print(f"CPU-s per GB, {name}: {per_gb}")
     print(f"peak RSS growth of the gunicorn worker while it streams: {peak_growth:.1f} MB (budget < 25 MB)")
 
     # 2. First byte: a small recording, alternating direct and portal.
@@ -258,7 +301,7 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
         time.sleep(0.05)
     ended = datetime.fromisoformat(media[-1]["ended_at"].replace("Z", "+00:00"))
     print(
-        f"hang-up: upstream closed {(ended - hung_up).total_seconds() * 1000:.0f} ms after the client hung up, "
+        f"hang-up: upstream closed {round((ended - hung_up).total_seconds() * 1000)} ms after the client hung up, "
         f"{media[-1]['bytes_sent'] / MB:.0f} MB of {media[-1]['body_length'] / MB:.0f} MB sent (budget < 1 s)"
     )
 

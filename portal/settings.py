@@ -161,6 +161,9 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_CACHE_DIR = Path(env.str("MEDIA_CACHE_DIR", default=str(VAR_DIR / "media-cache")))
 MEDIA_CACHE_MAX_BYTES = env.int("MEDIA_CACHE_MAX_BYTES", default=2 * 1024**3)
+# Audio bodies move from the provider's plain-HTTP socket or the cached file to the listener in the kernel
+# (splice/sendfile) when served by gunicorn without TLS; off: always through Python (recordings/zerocopy.py).
+AUDIO_KERNEL_RELAY = env.bool("AUDIO_KERNEL_RELAY", default=True)
 
 # Background work: django-tasks API. db (default) = django-tasks-db and `manage.py db_worker`;
 # rq = django-tasks-rq on REDIS_URL (scale-out); immediate = run inline (tests of pure logic).

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from .providers.errors import UpstreamError, UpstreamTimeout
 from .streaming import ByteRange, Opened, Unsatisfiable, window
+from .zerocopy import FileSource
 
 CHUNK = 1024 * 1024
 POLL_SECONDS = 0.02
@@ -301,7 +302,10 @@ def _from_file(path: Path, info: dict, byte_range: ByteRange | None) -> Opened:
             remaining -= len(data)
             yield data
 
-    return Opened(byte_range is not None, info["content_type"], total, first, last, chunks(), handle.close)
+    def direct(length: int) -> FileSource | None:
+        return FileSource(handle, first) if length == last - first + 1 else None
+
+    return Opened(byte_range is not None, info["content_type"], total, first, last, chunks(), handle.close, direct)
 
 
 def _tail(handle, first: int, last: int, lock_path: Path, media_path: Path) -> Iterator[bytes]:

@@ -12,10 +12,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from queue import Full, Queue
 
+from . import zerocopy
 from .providers import INTERACTIVE, adapter_for
 from .providers.errors import ProviderError, RangeNotSatisfiable
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+# Upstream bodies at least this long go through the kernel relay when they can (a shorter one keeps its upstream
+# connection for the next range request instead: the relay leaves it unfit for reuse). Cached files: any size.
+KERNEL_RELAY_MIN_BYTES = 1024 * 1024
 
 
 class Unsatisfiable(Exception):
@@ -80,6 +85,10 @@ class Opened:
     last: int | None  # inclusive
     chunks: Iterator[bytes]
     close: Callable[[], None]
+    # The same bytes for the kernel relay (recordings/zerocopy.py): direct(length) gives a SocketSource or a
+    # FileSource of exactly `length` bytes, or None (having read nothing) when it cannot. Set only where `chunks`
+    # is the body as it is.
+    direct: Callable[[int], object | None] | None = None
 
     @property
     def length(self) -> int | None:
@@ -112,6 +121,13 @@ def window(chunks: Iterator[bytes], *, skip: int, limit: int | None) -> Iterator
             return
 
 
+def _relayable(stream, length: int | None):
+    """The stream's kernel-relay source, for bodies long enough to be worth giving up the upstream connection."""
+    if stream.direct is None or length is None or length < KERNEL_RELAY_MIN_BYTES:
+        return None
+    return stream.direct
+
+
 def open_recording(recording, byte_range: ByteRange | None) -> Opened:
     """Open a recording's bytes for `byte_range` (None: all). Raises ProviderError or Unsatisfiable."""
     adapter = adapter_for(recording.account, policy=INTERACTIVE)
@@ -126,12 +142,13 @@ def open_recording(recording, byte_range: ByteRange | None) -> Opened:
     content_type = stream.content_type or recording.content_type or "application/octet-stream"
     if stream.status == 206 and stream.content_range is not None:
         first, last, total = stream.content_range
-        return Opened(True, content_type, total, first, last, stream.chunks, stream.close)
+        relay = _relayable(stream, last - first + 1)
+        return Opened(True, content_type, total, first, last, stream.chunks, stream.close, relay)
     # A whole body: either none was asked, or the upstream ignored Range (then we cut it ourselves).
     total = stream.content_length
     if byte_range is None:
         last = None if total is None else total - 1
-        return Opened(False, content_type, total, 0, last, stream.chunks, stream.close)
+        return Opened(False, content_type, total, 0, last, stream.chunks, stream.close, _relayable(stream, total))
     if total is None:
         stream.close()
         raise Unsatisfiable(None)
@@ -203,14 +220,27 @@ class _ReadAhead:
 class ResponseBody:
     """The body of an audio response. Django calls close() when the response ends, the client hung up, or it
     was never sent: close() always closes the upstream (a generator's `finally` would not run if it never started).
+
+    `server` is the WSGI server's response object when the bytes may be written to its socket in the kernel
+    (zerocopy.server_response); otherwise, or when the source cannot be relayed that way, chunks are yielded.
     """
 
-    def __init__(self, opened: Opened, *, on_error: Callable[[Exception], None] | None = None) -> None:
+    def __init__(self, opened: Opened, *, on_error: Callable[[Exception], None] | None = None,
+                 server: object | None = None) -> None:  # fmt: skip
         self.opened = opened
         self.on_error = on_error
+        self.server = server
         self.closed = False
+        self.relayed_in_kernel = False
 
     def __iter__(self) -> Iterator[bytes]:
+        if self.server is not None and self.opened.direct is not None and self.opened.length:
+            try:
+                if self._relay_in_kernel():
+                    return
+            except BaseException:
+                self.close()
+                raise
         chunks: Iterable[bytes] = self.opened.chunks
         length = self.opened.length
         if length is None or length >= READ_AHEAD_MIN_BYTES:
@@ -226,6 +256,43 @@ class ResponseBody:
             self.close()
 
     read_ahead: _ReadAhead | None = None
+
+    def _relay_in_kernel(self) -> bool:
+        """Send the body with splice/sendfile; False (nothing read or sent) when this source cannot be."""
+        server = self.server
+        if not zerocopy.server_ready(server, self.opened.length):
+            return False
+        try:
+            source = self.opened.direct(self.opened.length)
+        except ProviderError as exc:
+            # The upstream failed before a byte was sent: headers go out with the close; the body is cut.
+            server.force_close()
+            if self.on_error is not None:
+                self.on_error(exc)
+            self.close()
+            return True
+        if source is None:
+            return False
+        self.relayed_in_kernel = True
+
+        def count(n: int) -> None:
+            server.sent += n  # gunicorn's access log reports what was sent
+
+        try:
+            server.send_headers()
+            if isinstance(source, zerocopy.FileSource):
+                zerocopy.relay_file(source.handle, source.offset, self.opened.length, server.sock, on_sent=count)
+            else:
+                zerocopy.relay_socket(source, server.sock, on_sent=count)
+        except zerocopy.ClientGone:
+            server.force_close()
+        except ProviderError as exc:
+            server.force_close()  # fewer bytes than Content-Length: close, so the player asks again with a Range
+            if self.on_error is not None:
+                self.on_error(exc)
+        finally:
+            self.close()
+        return True
 
     def close(self) -> None:
         if self.closed:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.http import require_http_methods
 
+from . import zerocopy
 from .models import Recording
 from .providers.errors import AuthenticationFailed, Expired, NotFound, ProviderError, UpstreamTimeout
 from .services.playback import playback_audit, recording_filename, safe_content_type, unavailable_message
@@ -75,7 +77,10 @@ def serve_recording(request: HttpRequest, pk: int, *, download: bool) -> HttpRes
         _headers(response, recording, opened, download=download, head_full=byte_range is None)
         return response
     playback_audit(request=request, recording=recording, download=download, first_byte=opened.first)
-    body = ResponseBody(opened, on_error=lambda exc: logger.warning("Stream of %s stopped: %s", recording.pk, exc.kind))
+    server = zerocopy.server_response(request.META) if settings.AUDIO_KERNEL_RELAY else None
+    body = ResponseBody(
+        opened, on_error=lambda exc: logger.warning("Stream of %s stopped: %s", recording.pk, exc.kind), server=server
+    )
     response = StreamingHttpResponse(body, status=206 if opened.partial else 200)
     _headers(response, recording, opened, download=download)
     return response

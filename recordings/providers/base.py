@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -123,6 +124,8 @@ class MediaStream:
     content_range: tuple[int, int, int | None] | None = None
     etag: str = ""
     last_modified: str = ""
+    # For the audio route's kernel relay (recordings/zerocopy.py): the unread body as a socket, or None.
+    direct: Callable[[int], object | None] | None = None
 
     @property
     def total_size(self) -> int | None:
@@ -415,6 +418,7 @@ class Provider:
             close=response.close,
             etag=response.headers.get("ETag", ""),
             last_modified=response.headers.get("Last-Modified", ""),
+            direct=partial(_socket_source, response),
         )
 
     @staticmethod
@@ -466,6 +470,12 @@ class Provider:
 
     def fetch_transcription(self, recording: Recording) -> RemoteTranscript:
         raise NotSupported(f"{self.label} cannot transcribe recordings.", provider=self.name)
+
+
+def _socket_source(response: requests.Response, expected: int):
+    from ..zerocopy import socket_source  # recordings.zerocopy imports the errors of this package
+
+    return socket_source(response, expected)
 
 
 def _available_chunks(response: requests.Response) -> Iterator[bytes]:
