@@ -7,12 +7,13 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import selectors
 from .models import Call
-from .search import neighbours
+from .search import display_zone, neighbours
 from .services.playback import call_listeners, unavailable_message
 
 
@@ -52,7 +53,8 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     context = {"call": call, "recordings": recordings, "listeners": call_listeners(call)}
     context.update(_result_links(call, request.GET))
-    return render(request, "recordings/call_detail.html", context)
+    with timezone.override(display_zone()):  # times as the search shows them (PORTAL_TIME_ZONE)
+        return render(request, "recordings/call_detail.html", context)
 
 
 def _result_links(call: Call, params) -> dict:
