@@ -153,47 +153,43 @@ def run(sandbox: SandboxProcess, portal: PortalProcess, args) -> None:
                 "worker": process_cpu_seconds(worker) or 0.0,
                 "relay": process_cpu_seconds(relay.pid) or 0.0}  # fmt: skip
 
-    def add_cpu(name: str, before: dict[str, float], size: int) -> None:
+    def measure(name: str, open_response) -> int:
+        """Download one whole body; record its rate and each process's CPU time. Returns its size."""
+        before = cpu_now()
+        with open_response() as r:
+            r.raise_for_status()
+            size = int(r.headers["Content-Length"])
+            results[name].append(size / timed(lambda r=r: drain(r)) / MB)
         after = cpu_now()
         for process in cpu[name]:
             cpu[name][process] += after[process] - before[process]
         moved[name] += size
+        return size
 
+    bandwidth = partial(direct.bandwidth_media, big["call_id"], big["recording_id"], stream=True)
     peak_growth = 0
-    for _ in range(2):
-        before = cpu_now()
-        with direct.bandwidth_media(big["call_id"], big["recording_id"], stream=True) as r:
-            t = timed(lambda r=r: drain(r))
-            results["direct"].append(int(r.headers["Content-Length"]) / t / MB)
-        add_cpu("direct", before, int(r.headers["Content-Length"]))
-        before = cpu_now()
-        with direct.bandwidth_media(big["call_id"], big["recording_id"], stream=True, base=relay_base) as r:
-            r.raise_for_status()
-            t = timed(lambda r=r: drain(r))
-            results["bare relay"].append(int(r.headers["Content-Length"]) / t / MB)
-        add_cpu("bare relay", before, int(r.headers["Content-Length"]))
-        baseline = rss_kb(worker)
-        peak = [baseline]
-        done = threading.Event()
+    try:
+        for _ in range(2):
+            measure("direct", bandwidth)
+            measure("bare relay", partial(bandwidth, base=relay_base))
+            baseline = rss_kb(worker)
+            peak = [baseline]
+            done = threading.Event()
 
-        def sample(peak=peak, done=done) -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], rss_kb(worker))
-                time.sleep(0.05)
+            def sample(peak=peak, done=done) -> None:
+                while not done.is_set():
+                    peak[0] = max(peak[0], rss_kb(worker))
+                    time.sleep(0.05)
 
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        before = cpu_now()
-        with session.get(audio.format(big_pk), stream=True, timeout=60) as r:
-            size = int(r.headers["Content-Length"])
-            t = timed(lambda r=r: drain(r))
-            results["portal"].append(size / t / MB)
-        add_cpu("portal", before, size)
-        done.set()
-        sampler.join()
-        peak_growth = max(peak_growth, (peak[0] - baseline) / 1024)
-    relay.terminate()
-    relay.wait(timeout=10)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            size = measure("portal", lambda: session.get(audio.format(big_pk), stream=True, timeout=60))
+            done.set()
+            sampler.join()
+            peak_growth = max(peak_growth, (peak[0] - baseline) / 1024)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
     d, p, b = max(results["direct"]), max(results["portal"]), max(results["bare relay"])
     print(f"throughput, {size / MB:.0f} MB recording: direct {d:.0f} MB/s, portal {p:.0f} MB/s, ratio {p / d:.2f} "
           f"(budget >= 0.9)")  # fmt: skip

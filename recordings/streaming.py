@@ -6,6 +6,7 @@ Providers whose media answers Range get the range passed through; the others are
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +16,8 @@ from queue import Full, Queue
 from . import zerocopy
 from .providers import INTERACTIVE, adapter_for
 from .providers.errors import ProviderError, RangeNotSatisfiable
+
+logger = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -231,7 +234,6 @@ class ResponseBody:
         self.on_error = on_error
         self.server = server
         self.closed = False
-        self.relayed_in_kernel = False
 
     def __iter__(self) -> Iterator[bytes]:
         if self.server is not None and self.opened.direct is not None and self.opened.length:
@@ -259,31 +261,20 @@ class ResponseBody:
 
     def _relay_in_kernel(self) -> bool:
         """Send the body with splice/sendfile; False (nothing read or sent) when this source cannot be."""
-        server = self.server
-        if not zerocopy.server_ready(server, self.opened.length):
+        server, length = self.server, self.opened.length
+        if not zerocopy.server_ready(server, length):
             return False
-        try:
-            source = self.opened.direct(self.opened.length)
-        except ProviderError as exc:
-            # The upstream failed before a byte was sent: headers go out with the close; the body is cut.
-            server.force_close()
-            if self.on_error is not None:
-                self.on_error(exc)
-            self.close()
-            return True
+        source = self.opened.direct(length)
         if source is None:
             return False
-        self.relayed_in_kernel = True
 
         def count(n: int) -> None:
             server.sent += n  # gunicorn's access log reports what was sent
 
         try:
             server.send_headers()
-            if isinstance(source, zerocopy.FileSource):
-                zerocopy.relay_file(source.handle, source.offset, self.opened.length, server.sock, on_sent=count)
-            else:
-                zerocopy.relay_socket(source, server.sock, on_sent=count)
+            how = zerocopy.relay(source, length, server.sock, on_sent=count)
+            logger.debug("Audio body of %d bytes relayed in the kernel (%s)", length, how)
         except zerocopy.ClientGone:
             server.force_close()
         except ProviderError as exc:

@@ -43,6 +43,7 @@ RELAY_BUFFER = 1024 * 1024  # the pipe (or, for TLS, the one reused buffer) of a
 FLUSH_BYTES = 512 * 1024
 FLUSH_WAIT_MS = 5
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+STOPPED = "The provider stopped sending, try again."
 
 
 class ClientGone(Exception):
@@ -93,6 +94,8 @@ def socket_source(response: requests.Response, expected: int) -> SocketSource | 
 
     After this the response must not be read; closing it (as always) closes the upstream connection.
     """
+    # urllib3 2.x internals (pinned in pyproject.toml): `_fp` is http.client's response, `_fp_bytes_read` and
+    # `_decoded_buffer` what urllib3 has read. Read defensively: a different urllib3 gives None, not a wrong relay.
     raw = response.raw
     body = getattr(raw, "_fp", None)
     if not isinstance(body, http.client.HTTPResponse):
@@ -105,6 +108,16 @@ def socket_source(response: requests.Response, expected: int) -> SocketSource | 
     return SocketSource(body, expected)
 
 
+def relay(source: SocketSource | FileSource, length: int, client: socket.socket, *, on_sent=None) -> str:
+    """Send `length` bytes of `source` to `client`; how it went: "sendfile", "splice" or "buffer"."""
+    if isinstance(source, FileSource):
+        relay_file(source.handle, source.offset, length, client, on_sent=on_sent)
+        return "sendfile"
+    how = "splice" if _spliceable(source.body) is not None else "buffer"
+    relay_socket(source, client, on_sent=on_sent)
+    return how
+
+
 def relay_socket(source: SocketSource, client: socket.socket, *, on_sent=None) -> int:
     """Send `source.remaining` bytes of the upstream body to `client`. Returns the bytes sent.
 
@@ -112,16 +125,16 @@ def relay_socket(source: SocketSource, client: socket.socket, *, on_sent=None) -
     space) is read into one reused buffer. Raises ClientGone when the listener hangs up, UpstreamTimeout when the
     upstream sends nothing for its read timeout, UpstreamError when it ends early or breaks.
     """
-    upstream = _plain_socket(source.body)
-    if upstream is None or not hasattr(os, "splice"):
+    upstream = _spliceable(source.body)
+    if upstream is None:
         return _relay_buffered(source, client, on_sent)
     # What http.client's reader holds is sent first: peek() gives its buffer, or (when empty) reads the socket once.
     try:
         held = len(source.body.fp.peek(1))
     except TimeoutError as exc:
-        raise UpstreamTimeout("The provider stopped sending, try again.") from exc
+        raise UpstreamTimeout(STOPPED) from exc
     except (OSError, ValueError) as exc:
-        raise UpstreamError("The provider stopped sending, try again.") from exc
+        raise UpstreamError(STOPPED) from exc
     sent = _relay_buffered(source, client, on_sent, limit=held) if held else 0
     if source.remaining:
         sent += _splice(upstream, source, client, on_sent)
@@ -129,16 +142,18 @@ def relay_socket(source: SocketSource, client: socket.socket, *, on_sent=None) -
 
 
 def _relay_buffered(source: SocketSource, client: socket.socket, on_sent, limit: int | None = None) -> int:
-    buffer = memoryview(bytearray(min(RELAY_BUFFER, limit or RELAY_BUFFER)))
+    """Read into one reused buffer and send from it: all of the body, or its first `limit` bytes."""
+    limit = source.remaining if limit is None else limit
+    buffer = memoryview(bytearray(min(RELAY_BUFFER, limit)))
     sent = 0
-    while source.remaining and (limit is None or sent < limit):
-        want = min(source.remaining, len(buffer), RELAY_BUFFER if limit is None else limit - sent)
+    while source.remaining and sent < limit:
+        want = min(source.remaining, len(buffer), limit - sent)
         try:
             n = source.body.readinto(buffer[:want])
         except TimeoutError as exc:
-            raise UpstreamTimeout("The provider stopped sending, try again.") from exc
+            raise UpstreamTimeout(STOPPED) from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise UpstreamError("The provider stopped sending, try again.") from exc
+            raise UpstreamError(STOPPED) from exc
         if not n:
             raise UpstreamError(f"The provider stopped sending after {sent} bytes, try again.")
         try:
@@ -152,10 +167,11 @@ def _relay_buffered(source: SocketSource, client: socket.socket, on_sent, limit:
     return sent
 
 
-def _plain_socket(body: http.client.HTTPResponse) -> socket.socket | None:
+def _spliceable(body: http.client.HTTPResponse) -> socket.socket | None:
+    """The upstream's plain TCP socket, where splice(2) exists; None for TLS (or elsewhere)."""
     raw = getattr(getattr(body, "fp", None), "raw", None)
     sock = getattr(raw, "_sock", None)
-    return sock if type(sock) is socket.socket else None
+    return sock if type(sock) is socket.socket and hasattr(os, "splice") else None
 
 
 def _splice(upstream: socket.socket, source: SocketSource, client: socket.socket, on_sent) -> int:
@@ -184,17 +200,17 @@ def _splice(upstream: socket.socket, source: SocketSource, client: socket.socket
                 try:
                     n = os.splice(upstream.fileno(), write_fd, min(pipe_size - pending, source.remaining))
                 except BlockingIOError:
+                    if not pending:  # nothing to send: wait for the upstream, at most its read timeout
+                        if not up_poll.poll(None if timeout is None else timeout * 1000):
+                            raise UpstreamTimeout(STOPPED) from None
+                        continue
                     # The first bytes go at once; after them, wait a little for more (up to FLUSH_BYTES go out in
                     # one write: the listener wakes less often), never longer than FLUSH_WAIT_MS.
-                    if pending and (not sent or pending >= FLUSH_BYTES or not up_poll.poll(FLUSH_WAIT_MS)):
-                        break
-                    if pending:
+                    if sent and pending < FLUSH_BYTES and up_poll.poll(FLUSH_WAIT_MS):
                         continue
-                    if not up_poll.poll(None if timeout is None else timeout * 1000):
-                        raise UpstreamTimeout("The provider stopped sending, try again.") from None
-                    continue
+                    break
                 except OSError as exc:
-                    raise UpstreamError("The provider stopped sending, try again.") from exc
+                    raise UpstreamError(STOPPED) from exc
                 if not n:
                     ended = True
                     break

@@ -22,6 +22,7 @@ import requests
 import urllib3
 from django.conf import settings
 
+from ..zerocopy import socket_source
 from .errors import (
     AuthenticationFailed,
     BlockedAddress,
@@ -418,7 +419,7 @@ class Provider:
             close=response.close,
             etag=response.headers.get("ETag", ""),
             last_modified=response.headers.get("Last-Modified", ""),
-            direct=partial(_socket_source, response),
+            direct=partial(socket_source, response),
         )
 
     @staticmethod
@@ -470,12 +471,6 @@ class Provider:
 
     def fetch_transcription(self, recording: Recording) -> RemoteTranscript:
         raise NotSupported(f"{self.label} cannot transcribe recordings.", provider=self.name)
-
-
-def _socket_source(response: requests.Response, expected: int):
-    from ..zerocopy import socket_source  # recordings.zerocopy imports the errors of this package
-
-    return socket_source(response, expected)
 
 
 def _available_chunks(response: requests.Response) -> Iterator[bytes]:

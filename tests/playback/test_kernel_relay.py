@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from recordings import zerocopy
 from recordings.providers.errors import UpstreamError, UpstreamTimeout
 from recordings.streaming import KERNEL_RELAY_MIN_BYTES
 from tests.playback.test_hangup import recording_ids
+from tests.portal_server import PortalProcess
 
 BODY = os.urandom(8 * 1024 * 1024)
 
@@ -99,7 +101,7 @@ def test_a_plain_upstream_body_is_relayed_exactly_including_what_the_reader_had_
     response = upstreams(BODY).open()
     source = zerocopy.socket_source(response, len(BODY))
     assert source is not None
-    assert zerocopy._plain_socket(source.body) is not None  # the splice path, not the buffer one
+    assert zerocopy._spliceable(source.body) is not None  # the splice path, not the buffer one
     listener = Listener()
     counted = []
     assert zerocopy.relay_socket(source, listener.sock, on_sent=counted.append) == len(BODY)
@@ -233,11 +235,26 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.parametrize("provider", ["bandwidth", "truto"])
-def test_through_gunicorn_relayed_bodies_equal_the_python_paths_bytes(provider, portal_server):
+@pytest.fixture(scope="module")
+def debug_portal(sandbox, tmp_path_factory):
+    """gunicorn serving the portal with DEBUG logs: recordings.streaming says when, and how, it relayed a body."""
+    server = PortalProcess(sandbox.url, workdir=tmp_path_factory.mktemp("portal"), extra_env={"LOG_LEVEL": "DEBUG"})
+    yield server.start()
+    server.stop()
+
+
+def relayed(portal: PortalProcess) -> list[str]:
+    log = (portal.workdir / "gunicorn.log").read_text(errors="replace")
+    return re.findall(r"Audio body of (\d+) bytes relayed in the kernel \((\w+)\)", log)
+
+
+@pytest.mark.parametrize(("provider", "how"), [("bandwidth", "splice"), ("truto", "sendfile")])
+def test_through_gunicorn_relayed_bodies_equal_the_python_paths_bytes(provider, how, debug_portal):
     """Bandwidth: its plain-HTTP upstream is spliced, and ranges below KERNEL_RELAY_MIN_BYTES go through Python
     (the reference). Truto: its first play goes through Python while it fills the cache (the reference), every
     later range is sent from the cached copy with sendfile."""
+    portal_server = debug_portal
+    before = len(relayed(portal_server))
     session = portal_server.login("supervisor")
     pk = recording_ids(portal_server, provider)[0]
     url = f"{portal_server.url}/recordings/{pk}/audio"
@@ -261,3 +278,9 @@ def test_through_gunicorn_relayed_bodies_equal_the_python_paths_bytes(provider, 
     assert ranged.status_code == 206
     assert ranged.headers["Content-Range"] == f"bytes {middle}-{last}/{total}"
     assert sha(ranged.content) == sha(whole.content[middle : last + 1])
+
+    # The kernel relay did serve: Bandwidth the whole body and the long range; Truto every range after its first play.
+    kernel = relayed(portal_server)[before:]
+    assert ((str(last - middle + 1), how)) in kernel
+    assert {method for _, method in kernel} == {how}
+    assert len(kernel) == (2 if provider == "bandwidth" else 1 + len(pieces))
